@@ -1,0 +1,1 @@
+//! loom models for ventus live in `tests/`; this library is empty.

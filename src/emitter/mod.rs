@@ -1,0 +1,528 @@
+//! The `Emitter` handle, the object-safe `Strategy` trait it dispatches through, and the
+//! inline strategy.
+
+use std::any::Any;
+use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use crate::carrier::{Carrier, EmitKey, Slot};
+use crate::error::{DispatchError, EmitError, Refusal};
+use crate::event::{EventKey, TypeKey};
+use crate::hooks::{ErrorReport, panic_message};
+use crate::linker::Linker;
+use crate::subscription::{DeliverCtx, Depth, Subscription, SubscriptionId, in_handler};
+use crate::sync::Arc;
+
+/// What one emission reached.
+///
+/// A partial delivery is `Ok` with `refused` non-empty: the event is shared by the
+/// subscriptions that took it, so it cannot be given back.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+#[must_use = "refusals are reported here"]
+pub struct Delivery {
+    /// How many subscriptions took the event (ran it, or queued it behind a running
+    /// invocation).
+    pub delivered: usize,
+    /// The subscriptions that refused it, and why.
+    pub refused: Vec<(SubscriptionId, Refusal)>,
+}
+
+impl Delivery {
+    /// Whether no subscription refused the event.
+    pub fn is_complete(&self) -> bool {
+        self.refused.is_empty()
+    }
+}
+
+/// Where and when handlers run: the emitter's interchangeable part.
+///
+/// A strategy receives every emission as an [`Emission`] and decides what to do with it:
+/// deliver it now ([`Emission::deliver_inline`]), keep it for later
+/// ([`Emission::defer`]), or send it elsewhere (reading it with [`Emission::payload`]).
+/// The once claim happens inside the delivery helpers, so a strategy that sends events
+/// elsewhere never consumes local once subscriptions.
+///
+/// The trait is object safe: an [`Emitter`] holds an `Arc<dyn Strategy>`, so one function
+/// can take an `Emitter` and the strategy can be swapped without touching subscriptions.
+///
+/// # Contract
+///
+/// On `Err`, the event must still be in the emission (it goes back to the caller inside
+/// the [`EmitError`]). A strategy that took the event and then fails reports
+/// `Ok(Delivery::default())` and says why through its own channel.
+///
+/// # Examples
+///
+/// A strategy that counts emissions and delivers inline:
+///
+/// ```
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+/// use ventus::{Delivery, DispatchError, Emission, Emitter, Linker, Strategy};
+///
+/// #[derive(Debug, Default)]
+/// struct Counting(AtomicUsize);
+///
+/// impl Strategy for Counting {
+///     fn dispatch(&self, emission: &mut Emission<'_>) -> Result<Delivery, DispatchError> {
+///         self.0.fetch_add(1, Ordering::Relaxed);
+///         emission.deliver_inline()
+///     }
+/// }
+///
+/// let linker = Linker::new();
+/// let emitter = Emitter::new(&linker, Counting::default());
+/// emitter.emit(1u8).unwrap();
+/// ```
+pub trait Strategy: Send + Sync + fmt::Debug + 'static {
+    /// Handles one emission.
+    ///
+    /// # Errors
+    ///
+    /// A [`DispatchError`] when no subscription took the event; the event must still be in
+    /// the emission.
+    fn dispatch(&self, emission: &mut Emission<'_>) -> Result<Delivery, DispatchError>;
+}
+
+/// The inline strategy: handlers run on the emitting thread, in subscription order, before
+/// `emit` returns.
+///
+/// A handler that emits again nests depth-first; an emission that reaches a subscription
+/// already running on this stack is queued and runs right after its current invocation,
+/// before the outermost `emit` returns. Nesting past [`MAX_DEPTH`](crate::MAX_DEPTH) is
+/// [`EmitError::TooDeep`]. A subscription runs one invocation at a time even when several
+/// threads emit to it inline: a thread that finds it running elsewhere queues the event
+/// for that runner and returns.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Inline;
+
+impl Strategy for Inline {
+    fn dispatch(&self, emission: &mut Emission<'_>) -> Result<Delivery, DispatchError> {
+        emission.deliver_inline()
+    }
+}
+
+/// One emission, as a [`Strategy`] sees it.
+pub struct Emission<'a> {
+    linker: &'a Linker,
+    carrier: Carrier<'a>,
+    no_wait: bool,
+    debug: bool,
+}
+
+impl fmt::Debug for Emission<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Emission")
+            .field("linker", &self.linker.name())
+            .field("key", &self.key())
+            .field("type", &self.type_name())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Walks two id-sorted subscription lists in id order, yielding a subscription on both
+/// once.
+struct Merge<'s> {
+    a: &'s [Subscription],
+    b: &'s [Subscription],
+}
+
+impl<'s> Iterator for Merge<'s> {
+    type Item = &'s Subscription;
+
+    #[inline]
+    fn next(&mut self) -> Option<&'s Subscription> {
+        match (self.a.split_first(), self.b.split_first()) {
+            (Some((x, a)), Some((y, b))) => {
+                if x.id() < y.id() {
+                    self.a = a;
+                    Some(x)
+                } else if y.id() < x.id() {
+                    self.b = b;
+                    Some(y)
+                } else {
+                    self.a = a;
+                    self.b = b;
+                    Some(x)
+                }
+            }
+            (Some((x, a)), None) => {
+                self.a = a;
+                Some(x)
+            }
+            (None, Some((y, b))) => {
+                self.b = b;
+                Some(y)
+            }
+            (None, None) => None,
+        }
+    }
+}
+
+impl<'a> Emission<'a> {
+    /// The linker the emission is made in.
+    pub fn linker(&self) -> &'a Linker {
+        self.linker
+    }
+
+    /// The key the event is emitted under.
+    pub fn key(&self) -> EventKey {
+        self.carrier.key.clone().to_key()
+    }
+
+    /// The payload's type name (display only).
+    pub fn type_name(&self) -> &'static str {
+        self.carrier.type_name()
+    }
+
+    /// The payload, while the emission still holds it.
+    pub fn payload(&self) -> Option<&(dyn Any + Send + Sync)> {
+        self.carrier.slot.payload()
+    }
+
+    /// Whether this is a `try_emit` (which must never block).
+    pub fn is_try(&self) -> bool {
+        self.no_wait
+    }
+
+    /// Delivers the event now, on this thread: the inline strategy's whole work, and the
+    /// building block of others. Claims once subscriptions (removing each claimed one from
+    /// the registry before running it), runs idle subscriptions here in subscription order,
+    /// and queues the event behind subscriptions that are running elsewhere or further up
+    /// this stack.
+    ///
+    /// # Errors
+    ///
+    /// [`DispatchError::TooDeep`] past the nesting limit; [`DispatchError::Full`] when
+    /// every matching subscription refused the event (which then stays in the emission).
+    pub fn deliver_inline(&mut self) -> Result<Delivery, DispatchError> {
+        let Some((_depth, _level)) = Depth::enter() else {
+            return Err(DispatchError::TooDeep);
+        };
+        let ctx = DeliverCtx {
+            no_wait: self.no_wait || in_handler(),
+        };
+        let (keyed, any) = {
+            let snapshot = self.linker.inner.snapshot.load();
+            let keyed = match &mut self.carrier.key {
+                EmitKey::Type(key) => snapshot.typed(key.id()).cloned(),
+                EmitKey::Named(name, arc) => snapshot.named(name).map(|(stored, subs)| {
+                    *arc = Some(stored.clone());
+                    subs.clone()
+                }),
+            };
+            let any = snapshot.any();
+            let any = (!any.is_empty()).then(|| any.clone());
+            (keyed, any)
+            // The snapshot guard is dropped here, before any user code runs.
+        };
+        let keyed = keyed.as_deref().unwrap_or(&[]);
+        let any = any.as_deref().unwrap_or(&[]);
+        let merge = || Merge { a: keyed, b: any };
+        let candidates = merge().filter(|sub| sub.common().is_live()).count();
+        if candidates == 0 {
+            if self.debug {
+                self.linker
+                    .inner
+                    .hooks
+                    .debug_line(format_args!("no subscriptions for {}", self.key()));
+            }
+            return Ok(Delivery::default());
+        }
+        if self.debug {
+            self.linker.inner.hooks.debug_line(format_args!(
+                "emit {} to {candidates} subscription(s)",
+                self.key()
+            ));
+        }
+        if candidates > 1 {
+            self.carrier.share();
+        }
+        let mut delivery = Delivery::default();
+        let mut remaining = candidates;
+        for sub in merge() {
+            let common = sub.common();
+            if common.once {
+                if !common.claim() {
+                    continue;
+                }
+                self.linker.inner.unregister(&[sub.id()], "once");
+            } else if !common.is_live() {
+                continue;
+            }
+            remaining = remaining.saturating_sub(1);
+            let last = remaining == 0;
+            match sub.inner.core.deliver(common, &mut self.carrier, last, ctx) {
+                Ok(()) => delivery.delivered += 1,
+                Err(refusal) => {
+                    let key = self.carrier.key.clone();
+                    common.refused(refusal, move || key.clone().to_key());
+                    delivery.refused.push((sub.id(), refusal));
+                }
+            }
+        }
+        if delivery.delivered == 0 && !delivery.refused.is_empty() {
+            self.carrier.unshare();
+            if self.carrier.slot.payload().is_some() {
+                return Err(DispatchError::Full(delivery.refused));
+            }
+        }
+        if let Some(shared) = self.carrier.shared.take() {
+            // The last reference may be ours when a recipient was claimed elsewhere
+            // meanwhile; a panicking Drop must not unwind into the emitter.
+            if let Err(panic) = catch_unwind(AssertUnwindSafe(move || drop(shared))) {
+                self.linker
+                    .inner
+                    .hooks
+                    .error(ErrorReport::PayloadDropPanicked {
+                        subscription: SubscriptionId(0),
+                        message: panic_message(&*panic),
+                    });
+            }
+        }
+        Ok(delivery)
+    }
+
+    /// Takes the event out of the emission, to be delivered later with
+    /// [`DeferredEmission::deliver_inline`]; `None` if it was already taken.
+    pub fn defer(&mut self) -> Option<DeferredEmission> {
+        let slot = self.carrier.slot.take_slot()?;
+        Some(DeferredEmission {
+            linker: self.linker.clone(),
+            key: self.carrier.key.clone().to_key(),
+            slot,
+            debug: self.debug,
+        })
+    }
+}
+
+/// An emission taken out of its emit call, to be delivered later (a deferring strategy's
+/// queue holds these). Dropping it drops the event.
+pub struct DeferredEmission {
+    linker: Linker,
+    key: EventKey,
+    slot: Box<dyn Slot>,
+    debug: bool,
+}
+
+impl fmt::Debug for DeferredEmission {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DeferredEmission")
+            .field("linker", &self.linker.name())
+            .field("key", &self.key)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DeferredEmission {
+    /// The key the event was emitted under.
+    pub fn key(&self) -> &EventKey {
+        &self.key
+    }
+
+    /// The linker it will be delivered in.
+    pub fn linker(&self) -> &Linker {
+        &self.linker
+    }
+
+    /// The payload.
+    pub fn payload(&self) -> Option<&(dyn Any + Send + Sync)> {
+        self.slot.payload()
+    }
+
+    /// Delivers it now, as [`Emission::deliver_inline`] does.
+    ///
+    /// # Errors
+    ///
+    /// As for [`Emission::deliver_inline`]; the deferred emission is given back with the
+    /// error.
+    #[allow(clippy::result_large_err)]
+    pub fn deliver_inline(mut self) -> Result<Delivery, (DispatchError, DeferredEmission)> {
+        let key = match &self.key {
+            EventKey::Type(key) => EmitKey::Type(*key),
+            EventKey::Named(name) => EmitKey::Named(name, Some(name.clone())),
+            EventKey::Any => unreachable!("an emission is never made under Any"),
+        };
+        let mut emission = Emission {
+            linker: &self.linker,
+            carrier: Carrier::new(&mut *self.slot, key),
+            no_wait: false,
+            debug: self.debug,
+        };
+        match emission.deliver_inline() {
+            Ok(delivery) => Ok(delivery),
+            Err(error) => Err((error, self)),
+        }
+    }
+}
+
+/// A cheap, cloneable handle that emits into one [`Linker`] through a [`Strategy`].
+///
+/// # Examples
+///
+/// ```
+/// use ventus::{Emitter, Linker};
+///
+/// let linker = Linker::new();
+/// let _sub = linker.on_named("greet").call(|name: &String| println!("hello {name}")).unwrap();
+/// let emitter = Emitter::inline(&linker);
+/// let delivery = emitter.emit_named("greet", String::from("ada")).unwrap();
+/// assert_eq!(delivery.delivered, 1);
+/// // No subscribers is not an error.
+/// assert_eq!(emitter.emit(42u64).unwrap().delivered, 0);
+/// ```
+#[derive(Clone)]
+pub struct Emitter {
+    linker: Linker,
+    strategy: Arc<dyn Strategy>,
+    debug: Option<bool>,
+}
+
+impl fmt::Debug for Emitter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Emitter")
+            .field("linker", &self.linker.name())
+            .field("strategy", &self.strategy)
+            .field("debug", &self.debug)
+            .finish()
+    }
+}
+
+impl Emitter {
+    /// An emitter into `linker` through `strategy`.
+    pub fn new(linker: &Linker, strategy: impl Strategy) -> Self {
+        Self::with_strategy_arc(linker, Arc::new(strategy))
+    }
+
+    /// An emitter into `linker` through a shared strategy.
+    pub fn with_strategy_arc(linker: &Linker, strategy: Arc<dyn Strategy>) -> Self {
+        Self {
+            linker: linker.clone(),
+            strategy,
+            debug: None,
+        }
+    }
+
+    /// An emitter that runs handlers on the calling thread ([`Inline`]).
+    pub fn inline(linker: &Linker) -> Self {
+        Self::new(linker, Inline)
+    }
+
+    /// The same emitter with debug lines on or off, whatever the linker and global flags
+    /// say.
+    pub fn debug(mut self, on: bool) -> Self {
+        self.debug = Some(on);
+        self
+    }
+
+    /// The linker this emitter delivers in.
+    pub fn linker(&self) -> &Linker {
+        &self.linker
+    }
+
+    /// The strategy.
+    pub fn strategy(&self) -> &Arc<dyn Strategy> {
+        &self.strategy
+    }
+
+    /// An emitter into the same linker through another strategy (subscriptions are
+    /// untouched).
+    pub fn switch(&self, strategy: impl Strategy) -> Self {
+        Self {
+            linker: self.linker.clone(),
+            strategy: Arc::new(strategy),
+            debug: self.debug,
+        }
+    }
+
+    /// Emits `event` to every subscription of its type and to every `Any` subscription.
+    ///
+    /// # Errors
+    ///
+    /// An [`EmitError`] holding the event when no subscription took it: every one refused
+    /// it (`Full`), nesting went too deep (`TooDeep`), or the strategy's runtime is
+    /// shutting down (`Shutdown`). No subscribers is `Ok` with 0 delivered.
+    pub fn emit<T: Send + Sync + 'static>(&self, event: T) -> Result<Delivery, EmitError<T>> {
+        self.dispatch(Some(event), EmitKey::Type(TypeKey::of::<T>()), false)
+    }
+
+    /// Like [`emit`](Self::emit), but never blocks: a full mailbox is a refusal whatever
+    /// its policy.
+    ///
+    /// # Errors
+    ///
+    /// As for [`emit`](Self::emit).
+    pub fn try_emit<T: Send + Sync + 'static>(&self, event: T) -> Result<Delivery, EmitError<T>> {
+        self.dispatch(Some(event), EmitKey::Type(TypeKey::of::<T>()), true)
+    }
+
+    /// Emits `payload` under `name`, to every subscription of the name and every `Any`
+    /// subscription.
+    ///
+    /// # Errors
+    ///
+    /// [`EmitError::EmptyName`] for an empty name, and as for [`emit`](Self::emit).
+    pub fn emit_named<T: Send + Sync + 'static>(
+        &self,
+        name: &str,
+        payload: T,
+    ) -> Result<Delivery, EmitError<T>> {
+        if name.is_empty() {
+            return Err(EmitError::EmptyName(payload));
+        }
+        self.dispatch(Some(payload), EmitKey::Named(name, None), false)
+    }
+
+    /// Like [`emit_named`](Self::emit_named), but never blocks.
+    ///
+    /// # Errors
+    ///
+    /// As for [`emit_named`](Self::emit_named).
+    pub fn try_emit_named<T: Send + Sync + 'static>(
+        &self,
+        name: &str,
+        payload: T,
+    ) -> Result<Delivery, EmitError<T>> {
+        if name.is_empty() {
+            return Err(EmitError::EmptyName(payload));
+        }
+        self.dispatch(Some(payload), EmitKey::Named(name, None), true)
+    }
+
+    fn dispatch<T: Send + Sync + 'static>(
+        &self,
+        mut slot: Option<T>,
+        key: EmitKey<'_>,
+        no_wait: bool,
+    ) -> Result<Delivery, EmitError<T>> {
+        let debug = self.linker.inner.hooks.debug_enabled(self.debug);
+        let mut emission = Emission {
+            linker: &self.linker,
+            carrier: Carrier::new(&mut slot, key),
+            no_wait,
+            debug,
+        };
+        let result = self.strategy.dispatch(&mut emission);
+        drop(emission);
+        match result {
+            Ok(delivery) => Ok(delivery),
+            Err(error) => match slot.take() {
+                Some(event) => Err(match error {
+                    DispatchError::Full(refused) => EmitError::Full(event, refused),
+                    DispatchError::Shutdown => EmitError::Shutdown(event),
+                    DispatchError::TooDeep => EmitError::TooDeep(event),
+                    DispatchError::WouldDeadlock => EmitError::WouldDeadlock(event),
+                }),
+                None => {
+                    self.linker
+                        .inner
+                        .hooks
+                        .error(ErrorReport::StrategyBrokeContract {
+                            strategy: format!("{:?}", self.strategy),
+                            error,
+                        });
+                    Ok(Delivery::default())
+                }
+            },
+        }
+    }
+}

@@ -1,0 +1,37 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+#![warn(
+    missing_docs,
+    missing_debug_implementations,
+    rust_2018_idioms,
+    unreachable_pub
+)]
+
+mod carrier;
+mod emitter;
+mod error;
+mod event;
+mod handler;
+mod hooks;
+mod linker;
+mod subscription;
+mod sync;
+
+pub use emitter::{DeferredEmission, Delivery, Emission, Emitter, Inline, Strategy};
+pub use error::{
+    BoxError, BuildError, DispatchError, EmitError, Failure, Refusal, SubscribeError, WouldDeadlock,
+};
+pub use event::{Event, EventId, EventKey, EventMeta, TypeKey};
+pub use handler::{HandlerResult, NoArg, OnSuccess, WithValue};
+pub use hooks::{
+    DeadLetter, DeadLetterCounts, DeadLetterReason, DeadPayload, ErrorReport, global_debug,
+    set_global_debug,
+};
+pub use linker::{
+    DEFAULT_SHARDS, Dynamic, IntoSuccess, Linker, LinkerBuilder, Named, NoSuccess,
+    SubscribeBuilder, SuccessCallback, Typed, WithSuccess,
+};
+pub use subscription::{
+    DEFAULT_CAPACITY, MAX_DEPTH, Policy, Subscription, SubscriptionGuard, SubscriptionId,
+    SubscriptionStats,
+};

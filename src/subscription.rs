@@ -1,0 +1,811 @@
+//! Subscriptions: the handler with its workflow (success and failure callbacks), its
+//! mailbox, its state word (once claimed, unsubscribed) and its pending counter.
+//!
+//! The scheduling protocol (who runs a subscription, and when) is written down in
+//! `src/actor/README.md`; this file holds the pieces it moves.
+
+use std::cell::{Cell, RefCell};
+use std::fmt;
+use std::marker::PhantomData;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use crate::carrier::Carrier;
+use crate::error::{Failure, Refusal, WouldDeadlock};
+use crate::event::{
+    DynPayload, Envelope, EventKey, EventMeta, MsgMeta, Payload, TypeKey, TypedMsg,
+};
+use crate::hooks::{DeadLetter, DeadLetterReason, DeadPayload, ErrorReport, Hooks, panic_message};
+use crate::linker::LinkerInner;
+use crate::sync::{
+    Arc, AtomicU8, AtomicU64, AtomicUsize, Backoff, Mailbox, Mutex, Ordering, Weak, thread_local,
+};
+
+/// A subscription's id: unique within its linker, increasing in subscription order.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
+pub struct SubscriptionId(pub(crate) u64);
+
+impl SubscriptionId {
+    /// The number behind the id.
+    pub fn get(self) -> u64 {
+        self.0
+    }
+}
+
+impl fmt::Display for SubscriptionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#{}", self.0)
+    }
+}
+
+/// What an emit does when a subscription's mailbox is full.
+///
+/// The bound is soft: it is checked before the push, so concurrent emitters may overshoot
+/// it by at most their number.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Policy {
+    /// Wait for room (the default). An emit from inside a handler never waits: there it is
+    /// refused with [`Refusal::Full`], so handlers that emit to each other cannot deadlock.
+    /// `try_emit` never waits either.
+    #[default]
+    Block,
+    /// Drop the new event for this subscription: counted, reported as a dead letter, and
+    /// listed as [`Refusal::Dropped`] in the emit's result.
+    DropNewest,
+    /// Refuse the event for this subscription: [`Refusal::Full`] in the emit's result.
+    Fail,
+}
+
+/// The default mailbox capacity (a bound on queued events, not a preallocation).
+pub const DEFAULT_CAPACITY: usize = 4096;
+
+// The state word. A once subscription moves from ACTIVE to CLAIMED (by the first emission
+// that reaches it) or to UNSUBSCRIBED (by `unsubscribe`), never both: each move is one
+// compare-exchange from ACTIVE.
+pub(crate) const ACTIVE: u8 = 0;
+pub(crate) const CLAIMED: u8 = 1;
+pub(crate) const UNSUBSCRIBED: u8 = 2;
+
+/// Per-subscription counters. Each is written by one thread at a time (the runner, which
+/// the pending counter makes exclusive), except `refused` and `dropped`, which emitters
+/// write on the (rare) refusal path.
+#[derive(Default)]
+pub(crate) struct SubStats {
+    invoked: AtomicU64,
+    succeeded: AtomicU64,
+    failed: AtomicU64,
+    panicked: AtomicU64,
+    discarded: AtomicU64,
+    refused: AtomicU64,
+    dropped: AtomicU64,
+}
+
+/// A single-writer increment: a load and a store, no read-modify-write (the runner is
+/// exclusive, and the pending counter orders one runner before the next).
+#[inline]
+fn bump(counter: &AtomicU64) {
+    counter.store(counter.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+}
+
+/// A snapshot of a subscription's counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SubscriptionStats {
+    /// Invocations of the handler.
+    pub invoked: u64,
+    /// Invocations that succeeded.
+    pub succeeded: u64,
+    /// Invocations that returned `Err` (or met a payload mismatch).
+    pub failed: u64,
+    /// Invocations that panicked.
+    pub panicked: u64,
+    /// Queued events discarded because the subscription was unsubscribed first.
+    pub discarded: u64,
+    /// Emissions refused with [`Refusal::Full`].
+    pub refused: u64,
+    /// Emissions dropped by [`Policy::DropNewest`].
+    pub dropped: u64,
+    /// Events queued now (not yet started).
+    pub queued: usize,
+}
+
+/// The parts of a subscription that do not depend on its event type.
+pub(crate) struct SubCommon {
+    pub(crate) id: SubscriptionId,
+    pub(crate) once: bool,
+    /// ACTIVE, CLAIMED or UNSUBSCRIBED.
+    pub(crate) state: AtomicU8,
+    /// Events pushed and not yet run: decides who runs the subscription (see
+    /// `src/actor/README.md`).
+    pub(crate) pending: AtomicUsize,
+    pub(crate) capacity: usize,
+    pub(crate) policy: Policy,
+    pub(crate) wants_meta: bool,
+    pub(crate) linker: Weak<LinkerInner>,
+    pub(crate) hooks: Arc<Hooks>,
+    pub(crate) stats: SubStats,
+}
+
+impl SubCommon {
+    /// Whether the subscription still takes events (not claimed, not unsubscribed).
+    pub(crate) fn is_live(&self) -> bool {
+        self.state.load(Ordering::Acquire) == ACTIVE
+    }
+
+    /// Claims a once subscription: true for exactly one caller, and never after a
+    /// successful `unsubscribe`.
+    pub(crate) fn claim(&self) -> bool {
+        // AcqRel: the winner's claim is ordered against `unsubscribe`'s compare-exchange on
+        // the same word (exactly one of them succeeds).
+        #[cfg(not(ventus_mutant = "once_claim_load_store"))]
+        {
+            self.state
+                .compare_exchange(ACTIVE, CLAIMED, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+        }
+        // Mutant: a check-then-store claim, which two emitters can both win.
+        #[cfg(ventus_mutant = "once_claim_load_store")]
+        {
+            if self.state.load(Ordering::Acquire) == ACTIVE {
+                crate::sync::yield_now();
+                self.state.store(CLAIMED, Ordering::Release);
+                true
+            } else {
+                false
+            }
+        }
+    }
+
+    /// Marks the subscription unsubscribed: true if this call did it.
+    pub(crate) fn mark_unsubscribed(&self) -> bool {
+        // AcqRel: pairs with `claim` (one of the two wins) and with the runner's
+        // read-modify-write before each invocation (an invocation that starts after this
+        // sees UNSUBSCRIBED).
+        self.state
+            .compare_exchange(ACTIVE, UNSUBSCRIBED, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+
+    /// Called by the runner right before an invocation: false if the subscription was
+    /// unsubscribed, and then the invocation must not start.
+    #[inline]
+    fn may_start(&self) -> bool {
+        // A read-modify-write, not a load: it reads the latest value in the word's
+        // modification order, so an `unsubscribe` that returned before this point is seen.
+        #[cfg(not(ventus_mutant = "unsubscribe_unchecked"))]
+        {
+            self.state.fetch_or(0, Ordering::Acquire) != UNSUBSCRIBED
+        }
+        // Mutant: the runner never re-checks, so queued events run after unsubscribe.
+        #[cfg(ventus_mutant = "unsubscribe_unchecked")]
+        {
+            true
+        }
+    }
+
+    fn dead_letter(
+        &self,
+        key: impl FnOnce() -> EventKey,
+        payload: Option<DynPayload>,
+        reason: DeadLetterReason,
+    ) {
+        let id = self.id;
+        self.hooks.dead_letter(
+            || DeadLetter {
+                key: key(),
+                subscription: Some(id),
+                reason,
+                payload: payload.map(DeadPayload),
+            },
+            reason,
+        );
+    }
+
+    /// Reports a refusal of one delivery: counted, and a dead letter for drops and for
+    /// refused once claims (a refused `Full` of a regular subscription is reported in the
+    /// emit's result only).
+    pub(crate) fn refused(&self, refusal: Refusal, key: impl FnOnce() -> EventKey) {
+        match refusal {
+            Refusal::Full => self.stats.refused.fetch_add(1, Ordering::Relaxed),
+            Refusal::Dropped => self.stats.dropped.fetch_add(1, Ordering::Relaxed),
+        };
+        let reason = if self.once {
+            Some(DeadLetterReason::RefusedOnceClaim)
+        } else if refusal == Refusal::Dropped {
+            Some(DeadLetterReason::Dropped)
+        } else {
+            None
+        };
+        if let Some(reason) = reason {
+            self.dead_letter(key, None, reason);
+        }
+    }
+}
+
+impl fmt::Debug for SubCommon {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Subscription")
+            .field("id", &self.id)
+            .field("once", &self.once)
+            .field("state", &self.state.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+/// What happened in one invocation, as the workflow closure reports it.
+pub(crate) enum Step {
+    Succeeded,
+    SuccessPanicked(String),
+    Failed(Failure),
+}
+
+/// A failure callback: the subscription's own, or the linker's default.
+pub(crate) enum FailureCallback {
+    Own(Box<dyn FnMut(Failure) + Send>),
+    Default(Arc<dyn Fn(Failure) + Send + Sync>),
+}
+
+/// Runs one handler result through the workflow: `Ok` to the success callback (whose
+/// panic is caught and reported), `Err` and panics out as a `Failure`.
+pub(crate) fn workflow<V: 'static>(
+    outcome: std::thread::Result<Result<V, crate::error::BoxError>>,
+    success: &mut Option<Box<dyn FnMut(V) + Send>>,
+) -> Step {
+    match outcome {
+        Ok(Ok(value)) => {
+            let Some(callback) = success else {
+                return Step::Succeeded;
+            };
+            let result = catch_unwind(AssertUnwindSafe(|| callback(value)));
+            match result {
+                Ok(()) => Step::Succeeded,
+                Err(panic) => Step::SuccessPanicked(panic_message(&*panic)),
+            }
+        }
+        Ok(Err(error)) => Step::Failed(Failure::Handler(error)),
+        Err(panic) => Step::Failed(Failure::Panic(panic_message(&*panic))),
+    }
+}
+
+type RunFn<M> = Box<dyn FnMut(&M) -> Step + Send>;
+
+/// The handler side of a subscription, locked by its runner for the length of a drain:
+/// the actor's running state, the one lock held while user code runs.
+pub(crate) struct RunState<M> {
+    pub(crate) run: RunFn<M>,
+    pub(crate) on_failure: Option<FailureCallback>,
+}
+
+/// A message a mailbox can hold.
+pub(crate) trait Message: Send + Sized + 'static {
+    /// Takes the event out of the carrier (moved for the last recipient, else shared).
+    fn build(carrier: &mut Carrier<'_>, last: bool, meta: bool) -> Option<Self>;
+    /// The key and payload, for a dead letter.
+    fn into_dead(self, wants_payload: bool) -> (EventKey, Option<DynPayload>);
+}
+
+impl<T: Send + Sync + 'static> Message for TypedMsg<T> {
+    fn build(carrier: &mut Carrier<'_>, last: bool, meta: bool) -> Option<Self> {
+        let payload = match carrier.take_shared(last) {
+            Some(shared) => Payload::Shared(shared.downcast::<T>().ok()?),
+            None => Payload::Owned(
+                carrier
+                    .slot
+                    .as_any_mut()
+                    .downcast_mut::<Option<T>>()?
+                    .take()?,
+            ),
+        };
+        let meta = if meta { Some(carrier.meta()) } else { None };
+        Some(TypedMsg { payload, meta })
+    }
+
+    fn into_dead(self, wants_payload: bool) -> (EventKey, Option<DynPayload>) {
+        let payload = wants_payload.then(|| match self.payload {
+            Payload::Owned(value) => DynPayload::Boxed(Box::new(value)),
+            Payload::Shared(value) => DynPayload::Shared(value),
+        });
+        (EventKey::of::<T>(), payload)
+    }
+}
+
+impl Message for Envelope {
+    fn build(carrier: &mut Carrier<'_>, last: bool, meta: bool) -> Option<Self> {
+        let type_name = carrier.type_name();
+        let payload = match carrier.take_shared(last) {
+            Some(shared) => DynPayload::Shared(shared),
+            None => DynPayload::Boxed(carrier.slot.take_box()?),
+        };
+        let meta = if meta { Some(carrier.meta()) } else { None };
+        Some(Envelope {
+            key: carrier.event_key(),
+            type_name,
+            payload,
+            meta,
+        })
+    }
+
+    fn into_dead(self, wants_payload: bool) -> (EventKey, Option<DynPayload>) {
+        (self.key, wants_payload.then_some(self.payload))
+    }
+}
+
+/// How a delivery may behave when the mailbox is full.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct DeliverCtx {
+    /// The emit comes from inside a handler, or is a `try_emit`: it must not wait.
+    pub(crate) no_wait: bool,
+}
+
+/// The type-dependent half of a subscription, behind a trait object.
+pub(crate) trait Core: Send + Sync + 'static {
+    /// Delivers the event in the carrier. Under the inline strategy the caller runs the
+    /// handler itself when the subscription is idle.
+    fn deliver(
+        &self,
+        common: &SubCommon,
+        carrier: &mut Carrier<'_>,
+        last: bool,
+        ctx: DeliverCtx,
+    ) -> Result<(), Refusal>;
+
+    /// Waits until no invocation is running.
+    fn wait_not_running(&self);
+}
+
+/// A mailbox of `M` and the handler that drains it.
+pub(crate) struct MailboxCore<M> {
+    mailbox: Mailbox<M>,
+    run: Mutex<RunState<M>>,
+}
+
+impl<M: Message> MailboxCore<M> {
+    pub(crate) fn new(run: RunState<M>) -> Self {
+        Self {
+            mailbox: Mailbox::new(),
+            run: Mutex::new(run),
+        }
+    }
+
+    /// Runs the subscription on this thread: the caller moved `pending` away from 0, so it
+    /// is the one runner. `first` is an event in hand that was counted but not pushed.
+    fn run_owned(&self, common: &SubCommon, first: Option<M>) {
+        let mut state = self.run.lock();
+        let _running = Running::enter(common.id);
+        let mut done = 0usize;
+        if let Some(message) = first {
+            self.invoke(common, &mut state, message);
+            done = 1;
+        }
+        loop {
+            let queued = if done == 0 {
+                // Acquire: every push counted so far is visible.
+                common.pending.load(Ordering::Acquire)
+            } else {
+                // AcqRel: releases the work done to the next runner; acquires the pushes
+                // counted by emitters since our last look.
+                let before = common.pending.fetch_sub(done, Ordering::AcqRel);
+                if before == done {
+                    break;
+                }
+                before - done
+            };
+            done = 0;
+            // Exactly `queued` messages: each was pushed before it was counted.
+            for _ in 0..queued {
+                match self.mailbox.pop() {
+                    Some(message) => {
+                        self.invoke(common, &mut state, message);
+                        done += 1;
+                    }
+                    None => {
+                        debug_assert!(false, "a counted message was not in the mailbox");
+                        break;
+                    }
+                }
+            }
+            if done == 0 {
+                // Unreachable under the protocol; never spin on it.
+                sync_yield();
+            }
+        }
+    }
+
+    fn invoke(&self, common: &SubCommon, state: &mut RunState<M>, message: M) {
+        if !common.may_start() {
+            bump(&common.stats.discarded);
+            let wants = common.hooks.wants_dead_letters();
+            let result = catch_unwind(AssertUnwindSafe(|| {
+                let (key, payload) = message.into_dead(wants);
+                common.dead_letter(|| key, payload, DeadLetterReason::DiscardedAfterUnsubscribe);
+            }));
+            if let Err(panic) = result {
+                common.hooks.error(ErrorReport::PayloadDropPanicked {
+                    subscription: common.id,
+                    message: panic_message(&*panic),
+                });
+            }
+            return;
+        }
+        bump(&common.stats.invoked);
+        let step = (state.run)(&message);
+        // A payload's Drop may panic: never let it unwind through the runner.
+        if let Err(panic) = catch_unwind(AssertUnwindSafe(move || drop(message))) {
+            common.hooks.error(ErrorReport::PayloadDropPanicked {
+                subscription: common.id,
+                message: panic_message(&*panic),
+            });
+        }
+        match step {
+            Step::Succeeded => bump(&common.stats.succeeded),
+            Step::SuccessPanicked(message) => {
+                bump(&common.stats.succeeded);
+                common.hooks.error(ErrorReport::CallbackPanicked {
+                    subscription: common.id,
+                    callback: "success",
+                    message,
+                });
+            }
+            Step::Failed(failure) => {
+                if matches!(failure, Failure::Panic(_)) {
+                    bump(&common.stats.panicked);
+                } else {
+                    bump(&common.stats.failed);
+                }
+                let result = match &mut state.on_failure {
+                    Some(FailureCallback::Own(callback)) => {
+                        catch_unwind(AssertUnwindSafe(|| callback(failure)))
+                    }
+                    Some(FailureCallback::Default(callback)) => {
+                        catch_unwind(AssertUnwindSafe(|| callback(failure)))
+                    }
+                    None => {
+                        common.hooks.error(ErrorReport::UnhandledFailure {
+                            subscription: common.id,
+                            failure,
+                        });
+                        Ok(())
+                    }
+                };
+                if let Err(panic) = result {
+                    common.hooks.error(ErrorReport::CallbackPanicked {
+                        subscription: common.id,
+                        callback: "failure",
+                        message: panic_message(&*panic),
+                    });
+                }
+            }
+        }
+    }
+}
+
+fn sync_yield() {
+    crate::sync::yield_now();
+}
+
+impl<M: Message> Core for MailboxCore<M> {
+    fn deliver(
+        &self,
+        common: &SubCommon,
+        carrier: &mut Carrier<'_>,
+        last: bool,
+        ctx: DeliverCtx,
+    ) -> Result<(), Refusal> {
+        // Idle: run it here, without touching the mailbox. Acquire: the previous runner's
+        // releasing fetch_sub (and everything its handler did) happens-before this run.
+        if common
+            .pending
+            .compare_exchange(0, 1, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+        {
+            match M::build(carrier, last, common.wants_meta) {
+                Some(message) => self.run_owned(common, Some(message)),
+                None => {
+                    common.pending.fetch_sub(1, Ordering::Release);
+                }
+            }
+            return Ok(());
+        }
+        // Busy (on another thread, or on this stack): queue behind the current runner.
+        let backoff = Backoff::new();
+        loop {
+            let queued = common.pending.load(Ordering::Relaxed);
+            if queued < common.capacity {
+                break;
+            }
+            match common.policy {
+                Policy::Fail => return Err(Refusal::Full),
+                Policy::DropNewest => return Err(Refusal::Dropped),
+                Policy::Block if ctx.no_wait => return Err(Refusal::Full),
+                Policy::Block => {
+                    if backoff.is_completed() {
+                        std::thread::sleep(std::time::Duration::from_micros(50));
+                    } else {
+                        backoff.snooze();
+                    }
+                }
+            }
+        }
+        let Some(message) = M::build(carrier, last, common.wants_meta) else {
+            return Ok(());
+        };
+        self.mailbox.push(message);
+        // AcqRel: the push above is released to whoever runs the subscription; if we moved
+        // the counter from 0, we are that runner (the previous one has finished).
+        if common.pending.fetch_add(1, Ordering::AcqRel) == 0 {
+            self.run_owned(common, None);
+        }
+        Ok(())
+    }
+
+    fn wait_not_running(&self) {
+        drop(self.run.lock());
+    }
+}
+
+/// A subscription's shared state: the common part and its typed core.
+pub(crate) struct SubInner<C: ?Sized> {
+    pub(crate) common: SubCommon,
+    pub(crate) core: C,
+}
+
+pub(crate) type SubArc = Arc<SubInner<dyn Core>>;
+
+thread_local! {
+    // The subscriptions whose runner is on this thread's stack, innermost last.
+    static RUNNING: RefCell<Vec<SubscriptionId>> = RefCell::new(Vec::new());
+    // Inline emissions nested on this thread's stack.
+    static DEPTH: Cell<u32> = Cell::new(0);
+}
+
+/// Marks a subscription as running on this thread for as long as it lives.
+struct Running(PhantomData<*const ()>);
+
+impl Running {
+    fn enter(id: SubscriptionId) -> Self {
+        RUNNING.with(|running| running.borrow_mut().push(id));
+        Running(PhantomData)
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        RUNNING.with(|running| {
+            running.borrow_mut().pop();
+        });
+    }
+}
+
+/// Whether the subscription's handler is running on this thread's stack.
+pub(crate) fn running_here(id: SubscriptionId) -> bool {
+    RUNNING.with(|running| running.borrow().contains(&id))
+}
+
+/// Whether this thread is inside any handler.
+pub(crate) fn in_handler() -> bool {
+    RUNNING.with(|running| !running.borrow().is_empty())
+}
+
+/// The nesting limit of inline emissions.
+pub const MAX_DEPTH: u32 = 64;
+
+/// Counts one level of inline nesting for as long as it lives.
+pub(crate) struct Depth(PhantomData<*const ()>);
+
+impl Depth {
+    /// Enters one level, or `None` past the limit.
+    pub(crate) fn enter() -> Option<(Self, u32)> {
+        DEPTH.with(|depth| {
+            let current = depth.get();
+            if current >= MAX_DEPTH {
+                None
+            } else {
+                depth.set(current + 1);
+                Some((Depth(PhantomData), current))
+            }
+        })
+    }
+}
+
+impl Drop for Depth {
+    fn drop(&mut self) {
+        DEPTH.with(|depth| depth.set(depth.get() - 1));
+    }
+}
+
+/// A handle to one subscription: a handler linked to one or more event keys.
+///
+/// Cheap to clone; every clone is the same subscription. Dropping handles does not
+/// unsubscribe (use [`guard`](Subscription::guard) for that).
+///
+/// # Examples
+///
+/// ```
+/// use ventus::{Emitter, Linker};
+///
+/// struct Ping;
+/// let linker = Linker::new();
+/// let sub = linker.on::<Ping>().call(|_: &Ping| println!("ping")).unwrap();
+/// let emitter = Emitter::inline(&linker);
+/// emitter.emit(Ping).unwrap();
+/// assert!(sub.unsubscribe());
+/// assert!(!sub.unsubscribe());
+/// assert_eq!(emitter.emit(Ping).unwrap().delivered, 0);
+/// ```
+#[derive(Clone)]
+pub struct Subscription {
+    pub(crate) inner: SubArc,
+}
+
+impl Subscription {
+    pub(crate) fn common(&self) -> &SubCommon {
+        &self.inner.common
+    }
+
+    /// The subscription's id.
+    pub fn id(&self) -> SubscriptionId {
+        self.inner.common.id
+    }
+
+    /// Whether this is a once subscription.
+    pub fn is_once(&self) -> bool {
+        self.inner.common.once
+    }
+
+    /// Whether it still receives events: not unsubscribed, not removed, and (for a once
+    /// subscription) not yet claimed.
+    pub fn is_active(&self) -> bool {
+        self.inner.common.is_live()
+    }
+
+    /// The keys it is linked to now (empty once it is gone from its linker).
+    pub fn events(&self) -> Vec<EventKey> {
+        match self.inner.common.linker.upgrade() {
+            Some(linker) => linker.events_of(self.id()),
+            None => Vec::new(),
+        }
+    }
+
+    /// Removes the subscription from its linker. `true` the first time; `false` after that,
+    /// once it was removed another way, or once its once-event was claimed.
+    ///
+    /// After it returns `true`, no invocation of the handler starts: events still queued
+    /// for it are discarded, counted, and reported as dead letters. An invocation already
+    /// running may finish; [`unsubscribe_and_wait`](Self::unsubscribe_and_wait) waits for
+    /// it too.
+    pub fn unsubscribe(&self) -> bool {
+        let common = &self.inner.common;
+        if !common.mark_unsubscribed() {
+            return false;
+        }
+        if let Some(linker) = common.linker.upgrade() {
+            linker.unregister(&[self.id()], "unsubscribe");
+        }
+        true
+    }
+
+    /// [`unsubscribe`](Self::unsubscribe), then waits until no invocation of the handler is
+    /// running.
+    ///
+    /// # Errors
+    ///
+    /// [`WouldDeadlock`] when called from the subscription's own handler (it would wait
+    /// for itself); the subscription is not unsubscribed then.
+    pub fn unsubscribe_and_wait(&self) -> Result<bool, WouldDeadlock> {
+        if running_here(self.id()) {
+            return Err(WouldDeadlock);
+        }
+        let removed = self.unsubscribe();
+        self.inner.core.wait_not_running();
+        Ok(removed)
+    }
+
+    /// A guard that unsubscribes when dropped.
+    #[must_use = "dropping the guard unsubscribes at once"]
+    pub fn guard(&self) -> SubscriptionGuard {
+        SubscriptionGuard {
+            subscription: Some(self.clone()),
+        }
+    }
+
+    /// The subscription's counters.
+    pub fn stats(&self) -> SubscriptionStats {
+        let stats = &self.inner.common.stats;
+        let get = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        SubscriptionStats {
+            invoked: get(&stats.invoked),
+            succeeded: get(&stats.succeeded),
+            failed: get(&stats.failed),
+            panicked: get(&stats.panicked),
+            discarded: get(&stats.discarded),
+            refused: get(&stats.refused),
+            dropped: get(&stats.dropped),
+            queued: self.inner.common.pending.load(Ordering::Relaxed),
+        }
+    }
+}
+
+impl PartialEq for Subscription {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+}
+impl Eq for Subscription {}
+impl std::hash::Hash for Subscription {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.id().hash(state)
+    }
+}
+
+impl fmt::Debug for Subscription {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.inner.common, f)
+    }
+}
+
+/// Unsubscribes its subscription when dropped. Made by [`Subscription::guard`].
+#[derive(Debug)]
+pub struct SubscriptionGuard {
+    subscription: Option<Subscription>,
+}
+
+impl SubscriptionGuard {
+    /// The guarded subscription.
+    pub fn subscription(&self) -> &Subscription {
+        self.subscription
+            .as_ref()
+            .expect("a guard holds its subscription until dropped or disarmed")
+    }
+
+    /// Gives the subscription back without unsubscribing it.
+    pub fn disarm(mut self) -> Subscription {
+        self.subscription
+            .take()
+            .expect("a guard holds its subscription until dropped or disarmed")
+    }
+}
+
+impl Drop for SubscriptionGuard {
+    fn drop(&mut self) {
+        if let Some(subscription) = self.subscription.take() {
+            subscription.unsubscribe();
+        }
+    }
+}
+
+/// Builds the subscription's shared state.
+pub(crate) fn new_typed<T: Send + Sync + 'static>(
+    common: SubCommon,
+    run: RunState<TypedMsg<T>>,
+) -> SubArc {
+    Arc::new(SubInner {
+        common,
+        core: MailboxCore::new(run),
+    })
+}
+
+/// Builds a dynamic (named, `Any` or multi-key) subscription's shared state.
+pub(crate) fn new_dynamic(common: SubCommon, run: RunState<Envelope>) -> SubArc {
+    Arc::new(SubInner {
+        common,
+        core: MailboxCore::new(run),
+    })
+}
+
+/// The metadata of a typed message.
+pub(crate) fn typed_meta<T: 'static>(meta: Option<MsgMeta>) -> Option<EventMeta> {
+    meta.map(|meta| EventMeta {
+        id: meta.id,
+        key: EventKey::Type(TypeKey::of::<T>()),
+        emitted_at: meta.at,
+    })
+}
+
+/// The metadata of an envelope.
+pub(crate) fn envelope_meta(envelope: &Envelope) -> Option<EventMeta> {
+    envelope.meta.map(|meta| EventMeta {
+        id: meta.id,
+        key: envelope.key.clone(),
+        emitted_at: meta.at,
+    })
+}

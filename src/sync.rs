@@ -1,0 +1,212 @@
+//! The std / loom facade.
+//!
+//! Every atomic, `Arc`, lock, thread-local and snapshot cell used by ventus's protocols
+//! comes through this module, so that `RUSTFLAGS="--cfg loom"` swaps them all for loom's
+//! model-checked versions (the layout of tokio's `src/loom/`). Under `cfg(loom)` the
+//! snapshot cell and the mailbox are stand-ins built on loom's own primitives with the same
+//! contract as the real ones (`arc_swap::ArcSwap`, a crossbeam unbounded channel) and never
+//! a stronger one: the protocols above them only push, pop and read-modify-write.
+
+// Reference counts are not part of any ventus protocol (they only keep data alive), so `Arc`
+// is std's under loom too; loom models the atomics and locks the data holds.
+pub(crate) use std::sync::{Arc, Weak};
+
+#[cfg(not(loom))]
+pub(crate) use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
+#[cfg(not(loom))]
+pub(crate) use std::thread_local;
+
+#[cfg(loom)]
+pub(crate) use loom::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
+
+/// Process-wide statics (the global debug flag, id counters that are not part of a
+/// protocol). loom objects cannot live in statics, so these are std's under loom too.
+pub(crate) mod statics {
+    pub(crate) use std::sync::OnceLock;
+    pub(crate) use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+}
+#[cfg(loom)]
+pub(crate) use loom::thread_local;
+
+/// A mutex that ignores poisoning: ventus never holds one of its locks while user code
+/// runs, so a poisoned lock only means a panic inside ventus's own bookkeeping, whose
+/// state is still consistent at every unlock.
+#[derive(Debug, Default)]
+pub(crate) struct Mutex<T> {
+    #[cfg(not(loom))]
+    inner: std::sync::Mutex<T>,
+    #[cfg(loom)]
+    inner: loom::sync::Mutex<T>,
+}
+
+#[cfg(not(loom))]
+pub(crate) type MutexGuard<'a, T> = std::sync::MutexGuard<'a, T>;
+#[cfg(loom)]
+pub(crate) type MutexGuard<'a, T> = loom::sync::MutexGuard<'a, T>;
+
+impl<T> Mutex<T> {
+    pub(crate) fn new(value: T) -> Self {
+        Self {
+            #[cfg(not(loom))]
+            inner: std::sync::Mutex::new(value),
+            #[cfg(loom)]
+            inner: loom::sync::Mutex::new(value),
+        }
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
+        self.inner
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+    }
+}
+
+/// Yields to the scheduler (to loom's under `cfg(loom)`, so that spin loops are modelled).
+pub(crate) fn yield_now() {
+    #[cfg(not(loom))]
+    std::thread::yield_now();
+    #[cfg(loom)]
+    loom::thread::yield_now();
+}
+
+/// The copy-on-write snapshot cell: `arc_swap::ArcSwap` (a lock-free load) or, under loom,
+/// a loom mutex around an `Arc` (same contract: `load` sees the latest `swap`).
+pub(crate) struct SnapshotCell<T> {
+    #[cfg(not(loom))]
+    inner: arc_swap::ArcSwap<T>,
+    #[cfg(loom)]
+    inner: loom::sync::Mutex<Arc<T>>,
+}
+
+impl<T> SnapshotCell<T> {
+    pub(crate) fn new(value: Arc<T>) -> Self {
+        Self {
+            #[cfg(not(loom))]
+            inner: arc_swap::ArcSwap::new(value),
+            #[cfg(loom)]
+            inner: loom::sync::Mutex::new(value),
+        }
+    }
+
+    /// A short-lived view of the current snapshot. Never hold it while running user code
+    /// (arc-swap has 8 fast slots per thread): clone what is needed out of it.
+    #[cfg(not(loom))]
+    #[inline]
+    pub(crate) fn load(&self) -> arc_swap::Guard<Arc<T>> {
+        self.inner.load()
+    }
+
+    #[cfg(loom)]
+    pub(crate) fn load(&self) -> Arc<T> {
+        self.inner.lock().unwrap().clone()
+    }
+
+    /// Replaces the snapshot and returns the old one, which the caller drops only after it
+    /// released its own locks (dropping it may drop user closures).
+    pub(crate) fn swap(&self, value: Arc<T>) -> Arc<T> {
+        #[cfg(not(loom))]
+        {
+            self.inner.swap(value)
+        }
+        #[cfg(loom)]
+        {
+            std::mem::replace(&mut *self.inner.lock().unwrap(), value)
+        }
+    }
+}
+
+impl<T> std::fmt::Debug for SnapshotCell<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SnapshotCell")
+    }
+}
+
+/// A subscription's mailbox: an unbounded MPSC queue whose length is tracked by the
+/// subscription's `pending` counter, not by the queue (see `src/actor/README.md`). Only
+/// `push` and `pop` are offered: the protocol must not ask the queue whether it is empty.
+pub(crate) struct Mailbox<T> {
+    #[cfg(not(loom))]
+    tx: crossbeam_channel::Sender<T>,
+    #[cfg(not(loom))]
+    rx: crossbeam_channel::Receiver<T>,
+    #[cfg(loom)]
+    queue: loom::sync::Mutex<std::collections::VecDeque<T>>,
+}
+
+impl<T> Mailbox<T> {
+    pub(crate) fn new() -> Self {
+        #[cfg(not(loom))]
+        {
+            let (tx, rx) = crossbeam_channel::unbounded();
+            Self { tx, rx }
+        }
+        #[cfg(loom)]
+        {
+            Self {
+                queue: loom::sync::Mutex::new(std::collections::VecDeque::new()),
+            }
+        }
+    }
+
+    pub(crate) fn push(&self, value: T) {
+        #[cfg(not(loom))]
+        {
+            // Both ends live in `self`, so the channel cannot be disconnected.
+            let _ = self.tx.send(value);
+        }
+        #[cfg(loom)]
+        {
+            self.queue.lock().unwrap().push_back(value);
+        }
+    }
+
+    pub(crate) fn pop(&self) -> Option<T> {
+        #[cfg(not(loom))]
+        {
+            self.rx.try_recv().ok()
+        }
+        #[cfg(loom)]
+        {
+            self.queue.lock().unwrap().pop_front()
+        }
+    }
+}
+
+impl<T> std::fmt::Debug for Mailbox<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Mailbox")
+    }
+}
+
+/// Bounded spinning: `crossbeam_utils::Backoff`, or under loom a yield to the model's
+/// scheduler on every turn (a model must see every spin as a yield).
+#[derive(Debug, Default)]
+pub(crate) struct Backoff {
+    #[cfg(not(loom))]
+    inner: crossbeam_utils::Backoff,
+}
+
+impl Backoff {
+    pub(crate) fn new() -> Self {
+        Self::default()
+    }
+
+    pub(crate) fn snooze(&self) {
+        #[cfg(not(loom))]
+        self.inner.snooze();
+        #[cfg(loom)]
+        loom::thread::yield_now();
+    }
+
+    /// Whether spinning has stopped paying off; the caller should block instead.
+    pub(crate) fn is_completed(&self) -> bool {
+        #[cfg(not(loom))]
+        {
+            self.inner.is_completed()
+        }
+        #[cfg(loom)]
+        {
+            false
+        }
+    }
+}
