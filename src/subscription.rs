@@ -384,7 +384,17 @@ impl<M: Message> MailboxCore<M> {
             } else {
                 // AcqRel: releases the work done to the next runner; acquires the pushes
                 // counted by emitters since our last look.
+                #[cfg(not(ventus_mutant = "pending_load_store"))]
                 let before = common.pending.fetch_sub(done, Ordering::AcqRel);
+                // Mutant: a load and a store instead of one read-modify-write, so an
+                // emitter's increment in between is lost (its event stranded).
+                #[cfg(ventus_mutant = "pending_load_store")]
+                let before = {
+                    let before = common.pending.load(Ordering::Acquire);
+                    crate::sync::yield_now();
+                    common.pending.store(before - done, Ordering::Release);
+                    before
+                };
                 if before == done {
                     break;
                 }

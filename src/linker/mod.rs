@@ -301,9 +301,18 @@ impl LinkerInner {
         keys: Vec<EventKey>,
     ) -> Result<Subscription, SubscribeError> {
         let sub = Subscription { inner: sub };
+        // Mutant: the cap is checked against a snapshot read before the writer lock, so
+        // two concurrent subscribes can both pass it.
+        #[cfg(ventus_mutant = "max_check_unlocked")]
+        let early = self.snapshot.load();
         let old = {
             let mut tables = self.tables.lock();
             let current = self.snapshot.load();
+            #[cfg(ventus_mutant = "max_check_unlocked")]
+            let current = {
+                drop(current);
+                early
+            };
             if let Some(max) = self.config.max_subscribers {
                 for key in &keys {
                     let live = current.get(key).map_or(0, |subs| {
