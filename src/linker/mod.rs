@@ -21,7 +21,7 @@ use crate::sync::{Arc, AtomicU64, Mutex, Ordering, SnapshotCell};
 use registry::Snapshot;
 
 /// The default number of registry shards.
-pub const DEFAULT_SHARDS: usize = 64;
+pub const DEFAULT_SHARDS: usize = 256;
 
 /// A registry of subscriptions: the namespace emitters deliver in.
 ///
@@ -582,7 +582,7 @@ impl LinkerBuilder {
         self
     }
 
-    /// How many shards the registry has (rounded up to a power of two; default 64). More
+    /// How many shards the registry has (rounded up to a power of two; default 256). More
     /// shards make writes cheaper on registries with many keys.
     pub fn shards(mut self, shards: usize) -> Self {
         self.shards = shards;
