@@ -16,6 +16,8 @@ pub(crate) trait Slot: Send {
     fn take_box(&mut self) -> Option<Box<dyn Any + Send + Sync>>;
     fn take_arc(&mut self) -> Option<Arc<dyn Any + Send + Sync>>;
     fn take_slot(&mut self) -> Option<Box<dyn Slot>>;
+    /// Drops the event, if still here.
+    fn clear(&mut self);
     /// Puts an event back from a shared `Arc` that nobody else holds, or gives it back.
     fn restore(
         &mut self,
@@ -40,6 +42,9 @@ impl<T: Send + Sync + 'static> Slot for Option<T> {
     fn take_arc(&mut self) -> Option<Arc<dyn Any + Send + Sync>> {
         self.take()
             .map(|value| Arc::new(value) as Arc<dyn Any + Send + Sync>)
+    }
+    fn clear(&mut self) {
+        *self = None;
     }
     fn take_slot(&mut self) -> Option<Box<dyn Slot>> {
         self.take()
@@ -69,7 +74,7 @@ pub(crate) enum EmitKey<'a> {
 }
 
 impl EmitKey<'_> {
-    pub(crate) fn to_key(&mut self) -> EventKey {
+    pub(crate) fn make_key(&mut self) -> EventKey {
         match self {
             EmitKey::Type(key) => EventKey::Type(*key),
             EmitKey::Named(name, arc) => {
@@ -85,6 +90,7 @@ pub(crate) struct Carrier<'a> {
     pub(crate) shared: Option<Arc<dyn Any + Send + Sync>>,
     pub(crate) key: EmitKey<'a>,
     meta: Option<MsgMeta>,
+    key_cache: Option<EventKey>,
 }
 
 impl<'a> Carrier<'a> {
@@ -94,6 +100,7 @@ impl<'a> Carrier<'a> {
             shared: None,
             key,
             meta: None,
+            key_cache: None,
         }
     }
 
@@ -136,7 +143,14 @@ impl<'a> Carrier<'a> {
         })
     }
 
-    pub(crate) fn event_key(&mut self) -> EventKey {
-        self.key.to_key()
+    /// Makes the event's `EventKey` once per emission (dynamic subscriptions need it).
+    pub(crate) fn cache_key(&mut self) {
+        if self.key_cache.is_none() {
+            self.key_cache = Some(self.key.make_key());
+        }
+    }
+
+    pub(crate) fn cached_key(&self) -> Option<&EventKey> {
+        self.key_cache.as_ref()
     }
 }

@@ -20,6 +20,9 @@ pub enum DeadLetterReason {
     RefusedOnceClaim,
     /// Queued for a subscription that was unsubscribed before it ran.
     DiscardedAfterUnsubscribe,
+    /// Published to an emit-on-commit bus (`bus::EmitOnCommitBus`) that was dropped before
+    /// it was applied: the event was never emitted.
+    BusDroppedUnapplied,
 }
 
 impl DeadLetterReason {
@@ -28,6 +31,7 @@ impl DeadLetterReason {
             DeadLetterReason::Dropped => 0,
             DeadLetterReason::RefusedOnceClaim => 1,
             DeadLetterReason::DiscardedAfterUnsubscribe => 2,
+            DeadLetterReason::BusDroppedUnapplied => 3,
         }
     }
 }
@@ -38,6 +42,7 @@ impl fmt::Display for DeadLetterReason {
             DeadLetterReason::Dropped => "dropped",
             DeadLetterReason::RefusedOnceClaim => "refused once claim",
             DeadLetterReason::DiscardedAfterUnsubscribe => "discarded after unsubscribe",
+            DeadLetterReason::BusDroppedUnapplied => "bus dropped unapplied",
         })
     }
 }
@@ -96,12 +101,17 @@ pub struct DeadLetterCounts {
     pub refused_once_claim: u64,
     /// [`DeadLetterReason::DiscardedAfterUnsubscribe`].
     pub discarded_after_unsubscribe: u64,
+    /// [`DeadLetterReason::BusDroppedUnapplied`].
+    pub bus_dropped_unapplied: u64,
 }
 
 impl DeadLetterCounts {
     /// All reasons added up.
     pub fn total(&self) -> u64 {
-        self.dropped + self.refused_once_claim + self.discarded_after_unsubscribe
+        self.dropped
+            + self.refused_once_claim
+            + self.discarded_after_unsubscribe
+            + self.bus_dropped_unapplied
     }
 }
 
@@ -127,8 +137,8 @@ pub enum ErrorReport {
     },
     /// A payload's `Drop` panicked after its handler ran (caught).
     PayloadDropPanicked {
-        /// The subscription that ran last with it.
-        subscription: SubscriptionId,
+        /// The subscription that ran last with it (`None`: the emitter dropped it).
+        subscription: Option<SubscriptionId>,
         /// The panic message.
         message: String,
     },
@@ -162,12 +172,16 @@ impl fmt::Display for ErrorReport {
                 "subscription {subscription}: {callback} callback panicked: {message}"
             ),
             ErrorReport::PayloadDropPanicked {
-                subscription,
+                subscription: Some(subscription),
                 message,
             } => write!(
                 f,
                 "subscription {subscription}: a payload's Drop panicked: {message}"
             ),
+            ErrorReport::PayloadDropPanicked {
+                subscription: None,
+                message,
+            } => write!(f, "a payload's Drop panicked: {message}"),
             ErrorReport::DeadLetterHookPanicked { message } => {
                 write!(f, "the dead-letter hook panicked: {message}")
             }
@@ -191,7 +205,7 @@ pub(crate) struct Hooks {
     pub(crate) dead_letter: Option<DeadLetterHook>,
     pub(crate) debug_sink: Option<DebugSink>,
     pub(crate) debug: Option<bool>,
-    dead_counts: [AtomicU64; 3],
+    dead_counts: [AtomicU64; 4],
 }
 
 impl Hooks {
@@ -208,7 +222,12 @@ impl Hooks {
             dead_letter,
             debug_sink,
             debug,
-            dead_counts: [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)],
+            dead_counts: [
+                AtomicU64::new(0),
+                AtomicU64::new(0),
+                AtomicU64::new(0),
+                AtomicU64::new(0),
+            ],
         }
     }
 
@@ -265,6 +284,7 @@ impl Hooks {
             dropped: get(DeadLetterReason::Dropped),
             refused_once_claim: get(DeadLetterReason::RefusedOnceClaim),
             discarded_after_unsubscribe: get(DeadLetterReason::DiscardedAfterUnsubscribe),
+            bus_dropped_unapplied: get(DeadLetterReason::BusDroppedUnapplied),
         }
     }
 

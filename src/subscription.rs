@@ -267,34 +267,81 @@ pub(crate) fn workflow<V: 'static>(
     }
 }
 
-type RunFn<M> = Box<dyn FnMut(&M) -> Step + Send>;
+type RunFn<M> = Box<dyn for<'a> FnMut(<M as Message>::Ref<'a>) -> Step + Send>;
 
 /// The handler side of a subscription, locked by its runner for the length of a drain:
 /// the actor's running state, the one lock held while user code runs.
-pub(crate) struct RunState<M> {
+pub(crate) struct RunState<M: Message> {
     pub(crate) run: RunFn<M>,
     pub(crate) on_failure: Option<FailureCallback>,
 }
 
-/// A message a mailbox can hold.
+/// A typed event as its handler sees it.
+pub(crate) struct TypedRef<'a, T> {
+    pub(crate) value: &'a T,
+    pub(crate) meta: Option<MsgMeta>,
+}
+
+/// A dynamic event as its handler sees it.
+pub(crate) struct EnvRef<'a> {
+    pub(crate) key: &'a EventKey,
+    pub(crate) type_name: &'static str,
+    pub(crate) payload: &'a (dyn std::any::Any + Send + Sync),
+    pub(crate) meta: Option<MsgMeta>,
+}
+
+/// A message a mailbox can hold, and the borrowed view its handler runs on.
 pub(crate) trait Message: Send + Sized + 'static {
-    /// Takes the event out of the carrier (moved for the last recipient, else shared).
+    type Ref<'a>;
+    /// The view of a queued message.
+    fn view(&self) -> Self::Ref<'_>;
+    /// The key of a view.
+    fn ref_key(view: &Self::Ref<'_>) -> EventKey;
+    /// The view of the event still in the emitter's hands (the inline fast path runs on it
+    /// without moving or sharing it).
+    fn borrow<'c>(carrier: &'c mut Carrier<'_>, meta: bool) -> Option<Self::Ref<'c>>;
+    /// Takes the event out of the carrier to queue it: moved for the last recipient when
+    /// nobody shares it yet, else shared behind one `Arc`.
     fn build(carrier: &mut Carrier<'_>, last: bool, meta: bool) -> Option<Self>;
     /// The key and payload, for a dead letter.
     fn into_dead(self, wants_payload: bool) -> (EventKey, Option<DynPayload>);
 }
 
 impl<T: Send + Sync + 'static> Message for TypedMsg<T> {
+    type Ref<'a> = TypedRef<'a, T>;
+
+    fn view(&self) -> TypedRef<'_, T> {
+        TypedRef {
+            value: self.payload.get(),
+            meta: self.meta,
+        }
+    }
+
+    fn ref_key(_view: &TypedRef<'_, T>) -> EventKey {
+        EventKey::of::<T>()
+    }
+
+    fn borrow<'c>(carrier: &'c mut Carrier<'_>, meta: bool) -> Option<TypedRef<'c, T>> {
+        let meta = if meta { Some(carrier.meta()) } else { None };
+        let value = match &carrier.shared {
+            Some(shared) => shared.downcast_ref::<T>()?,
+            None => carrier.slot.payload()?.downcast_ref::<T>()?,
+        };
+        Some(TypedRef { value, meta })
+    }
+
     fn build(carrier: &mut Carrier<'_>, last: bool, meta: bool) -> Option<Self> {
-        let payload = match carrier.take_shared(last) {
-            Some(shared) => Payload::Shared(shared.downcast::<T>().ok()?),
-            None => Payload::Owned(
+        let payload = if last && carrier.shared.is_none() {
+            Payload::Owned(
                 carrier
                     .slot
                     .as_any_mut()
                     .downcast_mut::<Option<T>>()?
                     .take()?,
-            ),
+            )
+        } else {
+            carrier.share();
+            Payload::Shared(carrier.take_shared(last)?.downcast::<T>().ok()?)
         };
         let meta = if meta { Some(carrier.meta()) } else { None };
         Some(TypedMsg { payload, meta })
@@ -310,15 +357,49 @@ impl<T: Send + Sync + 'static> Message for TypedMsg<T> {
 }
 
 impl Message for Envelope {
+    type Ref<'a> = EnvRef<'a>;
+
+    fn view(&self) -> EnvRef<'_> {
+        EnvRef {
+            key: &self.key,
+            type_name: self.type_name,
+            payload: self.payload.get(),
+            meta: self.meta,
+        }
+    }
+
+    fn ref_key(view: &EnvRef<'_>) -> EventKey {
+        view.key.clone()
+    }
+
+    fn borrow<'c>(carrier: &'c mut Carrier<'_>, meta: bool) -> Option<EnvRef<'c>> {
+        let meta = if meta { Some(carrier.meta()) } else { None };
+        carrier.cache_key();
+        let carrier = &*carrier;
+        let payload = match &carrier.shared {
+            Some(shared) => &**shared,
+            None => carrier.slot.payload()?,
+        };
+        Some(EnvRef {
+            key: carrier.cached_key()?,
+            type_name: carrier.type_name(),
+            payload,
+            meta,
+        })
+    }
+
     fn build(carrier: &mut Carrier<'_>, last: bool, meta: bool) -> Option<Self> {
         let type_name = carrier.type_name();
-        let payload = match carrier.take_shared(last) {
-            Some(shared) => DynPayload::Shared(shared),
-            None => DynPayload::Boxed(carrier.slot.take_box()?),
+        let payload = if last && carrier.shared.is_none() {
+            DynPayload::Boxed(carrier.slot.take_box()?)
+        } else {
+            carrier.share();
+            DynPayload::Shared(carrier.take_shared(last)?)
         };
         let meta = if meta { Some(carrier.meta()) } else { None };
+        carrier.cache_key();
         Some(Envelope {
-            key: carrier.event_key(),
+            key: carrier.cached_key()?.clone(),
             type_name,
             payload,
             meta,
@@ -354,7 +435,7 @@ pub(crate) trait Core: Send + Sync + 'static {
 }
 
 /// A mailbox of `M` and the handler that drains it.
-pub(crate) struct MailboxCore<M> {
+pub(crate) struct MailboxCore<M: Message> {
     mailbox: Mailbox<M>,
     run: Mutex<RunState<M>>,
 }
@@ -369,12 +450,21 @@ impl<M: Message> MailboxCore<M> {
 
     /// Runs the subscription on this thread: the caller moved `pending` away from 0, so it
     /// is the one runner. `first` is an event in hand that was counted but not pushed.
-    fn run_owned(&self, common: &SubCommon, first: Option<M>) {
+    fn run_owned(&self, common: &SubCommon, first: Option<M::Ref<'_>>) {
         let mut state = self.run.lock();
         let _running = Running::enter(common.id);
         let mut done = 0usize;
-        if let Some(message) = first {
-            self.invoke(common, &mut state, message);
+        if let Some(view) = first {
+            if common.may_start() {
+                let step = (state.run)(view);
+                finish(common, &mut state.on_failure, step);
+            } else {
+                // Unsubscribed since the emitter looked: the emitter keeps the event (it may
+                // go to other subscriptions), so the dead letter carries no payload.
+                bump(&common.stats.discarded);
+                let key = M::ref_key(&view);
+                common.dead_letter(|| key, None, DeadLetterReason::DiscardedAfterUnsubscribe);
+            }
             done = 1;
         }
         loop {
@@ -431,59 +521,64 @@ impl<M: Message> MailboxCore<M> {
             }));
             if let Err(panic) = result {
                 common.hooks.error(ErrorReport::PayloadDropPanicked {
-                    subscription: common.id,
+                    subscription: Some(common.id),
                     message: panic_message(&*panic),
                 });
             }
             return;
         }
-        bump(&common.stats.invoked);
-        let step = (state.run)(&message);
+        let step = (state.run)(message.view());
         // A payload's Drop may panic: never let it unwind through the runner.
         if let Err(panic) = catch_unwind(AssertUnwindSafe(move || drop(message))) {
             common.hooks.error(ErrorReport::PayloadDropPanicked {
-                subscription: common.id,
+                subscription: Some(common.id),
                 message: panic_message(&*panic),
             });
         }
-        match step {
-            Step::Succeeded => bump(&common.stats.succeeded),
-            Step::SuccessPanicked(message) => {
-                bump(&common.stats.succeeded);
+        finish(common, &mut state.on_failure, step);
+    }
+}
+
+/// Counts an invocation's outcome and runs the failure side of the workflow.
+fn finish(common: &SubCommon, on_failure: &mut Option<FailureCallback>, step: Step) {
+    bump(&common.stats.invoked);
+    match step {
+        Step::Succeeded => bump(&common.stats.succeeded),
+        Step::SuccessPanicked(message) => {
+            bump(&common.stats.succeeded);
+            common.hooks.error(ErrorReport::CallbackPanicked {
+                subscription: common.id,
+                callback: "success",
+                message,
+            });
+        }
+        Step::Failed(failure) => {
+            if matches!(failure, Failure::Panic(_)) {
+                bump(&common.stats.panicked);
+            } else {
+                bump(&common.stats.failed);
+            }
+            let result = match on_failure {
+                Some(FailureCallback::Own(callback)) => {
+                    catch_unwind(AssertUnwindSafe(|| callback(failure)))
+                }
+                Some(FailureCallback::Default(callback)) => {
+                    catch_unwind(AssertUnwindSafe(|| callback(failure)))
+                }
+                None => {
+                    common.hooks.error(ErrorReport::UnhandledFailure {
+                        subscription: common.id,
+                        failure,
+                    });
+                    Ok(())
+                }
+            };
+            if let Err(panic) = result {
                 common.hooks.error(ErrorReport::CallbackPanicked {
                     subscription: common.id,
-                    callback: "success",
-                    message,
+                    callback: "failure",
+                    message: panic_message(&*panic),
                 });
-            }
-            Step::Failed(failure) => {
-                if matches!(failure, Failure::Panic(_)) {
-                    bump(&common.stats.panicked);
-                } else {
-                    bump(&common.stats.failed);
-                }
-                let result = match &mut state.on_failure {
-                    Some(FailureCallback::Own(callback)) => {
-                        catch_unwind(AssertUnwindSafe(|| callback(failure)))
-                    }
-                    Some(FailureCallback::Default(callback)) => {
-                        catch_unwind(AssertUnwindSafe(|| callback(failure)))
-                    }
-                    None => {
-                        common.hooks.error(ErrorReport::UnhandledFailure {
-                            subscription: common.id,
-                            failure,
-                        });
-                        Ok(())
-                    }
-                };
-                if let Err(panic) = result {
-                    common.hooks.error(ErrorReport::CallbackPanicked {
-                        subscription: common.id,
-                        callback: "failure",
-                        message: panic_message(&*panic),
-                    });
-                }
             }
         }
     }
@@ -508,8 +603,8 @@ impl<M: Message> Core for MailboxCore<M> {
             .compare_exchange(0, 1, Ordering::Acquire, Ordering::Relaxed)
             .is_ok()
         {
-            match M::build(carrier, last, common.wants_meta) {
-                Some(message) => self.run_owned(common, Some(message)),
+            match M::borrow(carrier, common.wants_meta) {
+                Some(view) => self.run_owned(common, Some(view)),
                 None => {
                     common.pending.fetch_sub(1, Ordering::Release);
                 }
@@ -561,10 +656,16 @@ pub(crate) struct SubInner<C: ?Sized> {
 
 pub(crate) type SubArc = Arc<SubInner<dyn Core>>;
 
+// The subscriptions whose runner is on this thread's stack, innermost last, and the
+// inline emissions nested on it. (loom's `thread_local!` takes no `const` blocks.)
+#[cfg(not(loom))]
 thread_local! {
-    // The subscriptions whose runner is on this thread's stack, innermost last.
+    static RUNNING: RefCell<Vec<SubscriptionId>> = const { RefCell::new(Vec::new()) };
+    static DEPTH: Cell<u32> = const { Cell::new(0) };
+}
+#[cfg(loom)]
+thread_local! {
     static RUNNING: RefCell<Vec<SubscriptionId>> = RefCell::new(Vec::new());
-    // Inline emissions nested on this thread's stack.
     static DEPTH: Cell<u32> = Cell::new(0);
 }
 
@@ -811,11 +912,11 @@ pub(crate) fn typed_meta<T: 'static>(meta: Option<MsgMeta>) -> Option<EventMeta>
     })
 }
 
-/// The metadata of an envelope.
-pub(crate) fn envelope_meta(envelope: &Envelope) -> Option<EventMeta> {
-    envelope.meta.map(|meta| EventMeta {
+/// The metadata of a dynamic event.
+pub(crate) fn envelope_meta(event: &EnvRef<'_>) -> Option<EventMeta> {
+    event.meta.map(|meta| EventMeta {
         id: meta.id,
-        key: envelope.key.clone(),
+        key: event.key.clone(),
         emitted_at: meta.at,
     })
 }

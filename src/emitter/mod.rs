@@ -166,7 +166,7 @@ impl<'a> Emission<'a> {
 
     /// The key the event is emitted under.
     pub fn key(&self) -> EventKey {
-        self.carrier.key.clone().to_key()
+        self.carrier.key.clone().make_key()
     }
 
     /// The payload's type name (display only).
@@ -234,9 +234,6 @@ impl<'a> Emission<'a> {
                 self.key()
             ));
         }
-        if candidates > 1 {
-            self.carrier.share();
-        }
         let mut delivery = Delivery::default();
         let mut remaining = candidates;
         for sub in merge() {
@@ -255,7 +252,7 @@ impl<'a> Emission<'a> {
                 Ok(()) => delivery.delivered += 1,
                 Err(refusal) => {
                     let key = self.carrier.key.clone();
-                    common.refused(refusal, move || key.clone().to_key());
+                    common.refused(refusal, move || key.clone().make_key());
                     delivery.refused.push((sub.id(), refusal));
                 }
             }
@@ -266,18 +263,21 @@ impl<'a> Emission<'a> {
                 return Err(DispatchError::Full(delivery.refused));
             }
         }
-        if let Some(shared) = self.carrier.shared.take() {
-            // The last reference may be ours when a recipient was claimed elsewhere
-            // meanwhile; a panicking Drop must not unwind into the emitter.
-            if let Err(panic) = catch_unwind(AssertUnwindSafe(move || drop(shared))) {
-                self.linker
-                    .inner
-                    .hooks
-                    .error(ErrorReport::PayloadDropPanicked {
-                        subscription: SubscriptionId(0),
-                        message: panic_message(&*panic),
-                    });
-            }
+        // Handlers that ran on this stack borrowed the event; what is left is dropped here
+        // (a panicking Drop must not unwind into the emitter).
+        let shared = self.carrier.shared.take();
+        let slot = &mut *self.carrier.slot;
+        if let Err(panic) = catch_unwind(AssertUnwindSafe(move || {
+            drop(shared);
+            slot.clear();
+        })) {
+            self.linker
+                .inner
+                .hooks
+                .error(ErrorReport::PayloadDropPanicked {
+                    subscription: None,
+                    message: panic_message(&*panic),
+                });
         }
         Ok(delivery)
     }
@@ -288,7 +288,7 @@ impl<'a> Emission<'a> {
         let slot = self.carrier.slot.take_slot()?;
         Some(DeferredEmission {
             linker: self.linker.clone(),
-            key: self.carrier.key.clone().to_key(),
+            key: self.carrier.key.clone().make_key(),
             slot,
             debug: self.debug,
         })

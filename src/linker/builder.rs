@@ -5,12 +5,12 @@ use std::marker::PhantomData;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use crate::error::{Failure, SubscribeError};
-use crate::event::{Envelope, Event, EventKey, EventMeta, TypedMsg};
+use crate::event::{Event, EventKey, EventMeta};
 use crate::handler::{HandlerResult, OnSuccess};
 use crate::linker::Linker;
 use crate::subscription::{
-    FailureCallback, Policy, RunState, Step, SubCommon, SubStats, Subscription, envelope_meta,
-    new_dynamic, new_typed, typed_meta, workflow,
+    EnvRef, FailureCallback, Policy, RunState, Step, SubCommon, SubStats, Subscription, TypedRef,
+    envelope_meta, new_dynamic, new_typed, typed_meta, workflow,
 };
 use crate::sync::{Arc, AtomicU8, AtomicUsize};
 
@@ -253,10 +253,10 @@ impl<'l, T: Send + Sync + 'static, S> SubscribeBuilder<'l, Typed<T>, S> {
         let on_failure = self.failure_callback();
         let linker = self.linker;
         let mut success = self.success.into_success(linker);
-        let run = move |message: &TypedMsg<T>| {
-            let meta = typed_meta::<T>(message.meta);
+        let run = move |event: TypedRef<'_, T>| {
+            let meta = typed_meta::<T>(event.meta);
             let outcome = catch_unwind(AssertUnwindSafe(|| {
-                handler(message.payload.get(), meta).into_result()
+                handler(event.value, meta).into_result()
             }));
             workflow(outcome, &mut success)
         };
@@ -324,14 +324,14 @@ impl<'l, S> SubscribeBuilder<'l, Named, S> {
         let on_failure = self.failure_callback();
         let linker = self.linker;
         let mut success = self.success.into_success(linker);
-        let run = move |envelope: &Envelope| {
-            let Some(payload) = envelope.payload.get().downcast_ref::<P>() else {
+        let run = move |envelope: EnvRef<'_>| {
+            let Some(payload) = envelope.payload.downcast_ref::<P>() else {
                 return Step::Failed(Failure::PayloadMismatch {
                     expected: std::any::type_name::<P>(),
                     found: envelope.type_name,
                 });
             };
-            let meta = envelope_meta(envelope);
+            let meta = envelope_meta(&envelope);
             let outcome = catch_unwind(AssertUnwindSafe(|| handler(payload, meta).into_result()));
             workflow(outcome, &mut success)
         };
@@ -395,13 +395,13 @@ impl<'l, S> SubscribeBuilder<'l, Dynamic, S> {
         let on_failure = self.failure_callback();
         let linker = self.linker;
         let mut success = self.success.into_success(linker);
-        let run = move |envelope: &Envelope| {
+        let run = move |envelope: EnvRef<'_>| {
             let event = Event {
-                key: &envelope.key,
-                payload: envelope.payload.get(),
+                key: envelope.key,
+                payload: envelope.payload,
                 type_name: envelope.type_name,
             };
-            let meta = envelope_meta(envelope);
+            let meta = envelope_meta(&envelope);
             let outcome = catch_unwind(AssertUnwindSafe(|| handler(&event, meta).into_result()));
             workflow(outcome, &mut success)
         };

@@ -72,10 +72,13 @@ struct Record {
     keys: Vec<EventKey>,
 }
 
+type DefaultSuccess = Arc<dyn Fn(&dyn Any) + Send + Sync>;
+type DefaultFailure = Arc<dyn Fn(Failure) + Send + Sync>;
+
 pub(crate) struct Config {
     pub(crate) max_subscribers: Option<usize>,
-    pub(crate) default_success: Option<Arc<dyn Fn(&dyn Any) + Send + Sync>>,
-    pub(crate) default_failure: Option<Arc<dyn Fn(Failure) + Send + Sync>>,
+    pub(crate) default_success: Option<DefaultSuccess>,
+    pub(crate) default_failure: Option<DefaultFailure>,
     pub(crate) default_capacity: usize,
     pub(crate) default_policy: Policy,
 }
@@ -483,8 +486,8 @@ impl LinkerInner {
 pub struct LinkerBuilder {
     name: Option<String>,
     max_subscribers: Option<usize>,
-    default_success: Option<Arc<dyn Fn(&dyn Any) + Send + Sync>>,
-    default_failure: Option<Arc<dyn Fn(Failure) + Send + Sync>>,
+    default_success: Option<DefaultSuccess>,
+    default_failure: Option<DefaultFailure>,
     debug: Option<bool>,
     debug_sink: Option<DebugSink>,
     error_hook: Option<ErrorHook>,
