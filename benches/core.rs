@@ -46,7 +46,9 @@ fn setup(filler: usize, subs: usize) -> (Linker, Arc<AtomicU64>) {
 fn emit_ns(emitter: &Emitter, n: u64) -> f64 {
     let start = Instant::now();
     for i in 0..n {
-        let delivery = emitter.emit(Tick(i)).unwrap_or_else(|_| panic!("emit failed"));
+        let delivery = emitter
+            .emit(Tick(i))
+            .unwrap_or_else(|_| panic!("emit failed"));
         let _ = black_box(delivery);
     }
     start.elapsed().as_nanos() as f64 / n as f64
@@ -71,8 +73,13 @@ fn main() {
     } else {
         (1_000_000u64, 7, 100_000usize)
     };
-    println!("ventus core bench: {n} emits per repetition, {reps} interleaved repetitions, median shown");
-    println!("machine: {} logical cores", std::thread::available_parallelism().map_or(0, |p| p.get()));
+    println!(
+        "ventus core bench: {n} emits per repetition, {reps} interleaved repetitions, median shown"
+    );
+    println!(
+        "machine: {} logical cores",
+        std::thread::available_parallelism().map_or(0, |p| p.get())
+    );
 
     let cases: Vec<(&str, usize, usize)> = vec![
         ("1 sub, 1 event", 0, 1),
@@ -95,12 +102,23 @@ fn main() {
     for (i, (linker, sum)) in setups.iter().enumerate() {
         let subs = cases[i].2 as u64;
         let expected = subs * (n * (n - 1) / 2) * reps as u64;
-        assert_eq!(sum.load(Ordering::Relaxed), expected, "lost events in {}", cases[i].0);
+        assert_eq!(
+            sum.load(Ordering::Relaxed),
+            expected,
+            "lost events in {}",
+            cases[i].0
+        );
         let _ = linker;
     }
     let base = median(baseline);
-    println!("\n{:<28} {:>12} {:>22}", "inline emit", "ns/emit", "vs crossbeam send+recv");
-    println!("{:<28} {:>12.1} {:>22}", "crossbeam send+try_recv u64", base, "1.00x");
+    println!(
+        "\n{:<28} {:>12} {:>22}",
+        "inline emit", "ns/emit", "vs crossbeam send+recv"
+    );
+    println!(
+        "{:<28} {:>12.1} {:>22}",
+        "crossbeam send+try_recv u64", base, "1.00x"
+    );
     for (i, case) in cases.iter().enumerate() {
         let name = case.0.replace("filler", &filler.to_string());
         let value = median(samples[i].clone());

@@ -99,7 +99,10 @@ fn ventus_debug_is_read_from_the_environment_in_a_child_process() {
     };
     let (stdout, stderr) = run(Some("1"));
     assert!(stdout.contains("global_debug=true"), "{stdout}");
-    assert!(stderr.contains("ventus [child] no subscriptions for u8"), "{stderr}");
+    assert!(
+        stderr.contains("ventus [child] no subscriptions for u8"),
+        "{stderr}"
+    );
     let (stdout, stderr) = run(None);
     assert!(stdout.contains("global_debug=false"), "{stdout}");
     assert!(!stderr.contains("no subscriptions"), "{stderr}");

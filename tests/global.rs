@@ -22,6 +22,12 @@ fn the_global_linker_is_one_shared_namespace() {
     assert_eq!(Emitter::inline(&again).emit(5u16).unwrap().delivered, 1);
     assert_eq!(calls.load(Ordering::SeqCst), 1);
     // A fresh linker is another namespace.
-    assert_eq!(Emitter::inline(&Linker::new()).emit(5u16).unwrap().delivered, 0);
+    assert_eq!(
+        Emitter::inline(&Linker::new())
+            .emit(5u16)
+            .unwrap()
+            .delivered,
+        0
+    );
     assert!(sub.unsubscribe());
 }

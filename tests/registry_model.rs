@@ -25,7 +25,11 @@ fn key(k: u8) -> EventKey {
 
 #[derive(Debug, Clone)]
 enum Op {
-    Subscribe { keys: Vec<u8>, once: bool, typed: bool },
+    Subscribe {
+        keys: Vec<u8>,
+        once: bool,
+        typed: bool,
+    },
     Unsubscribe(usize),
     RemoveSubscription(usize),
     RemoveLink(u8, usize),
@@ -90,7 +94,10 @@ fn subscribe(linker: &Linker, keys: &BTreeSet<u8>, order: &[u8], once: bool, typ
 fn check(linker: &Linker, model: &[ModelSub], real: &[Real]) {
     let live: Vec<usize> = (0..model.len()).filter(|&i| model[i].alive).collect();
     assert_eq!(linker.subscription_count(), live.len());
-    let keys: BTreeSet<u8> = live.iter().flat_map(|&i| model[i].keys.iter().copied()).collect();
+    let keys: BTreeSet<u8> = live
+        .iter()
+        .flat_map(|&i| model[i].keys.iter().copied())
+        .collect();
     assert_eq!(linker.event_count(), keys.len());
     assert_eq!(linker.is_empty(), live.is_empty());
     for k in 0..KEYS {
@@ -99,12 +106,20 @@ fn check(linker: &Linker, model: &[ModelSub], real: &[Real]) {
             .filter(|&&i| model[i].keys.contains(&k))
             .map(|&i| real[i].sub.id())
             .collect();
-        let actual: Vec<_> = linker.subscriptions_of(&key(k)).iter().map(Subscription::id).collect();
+        let actual: Vec<_> = linker
+            .subscriptions_of(&key(k))
+            .iter()
+            .map(Subscription::id)
+            .collect();
         assert_eq!(actual, expected, "subscriptions of key {k}");
         assert_eq!(linker.contains_event(&key(k)), !expected.is_empty());
     }
     for (i, sub) in model.iter().enumerate() {
-        assert_eq!(real[i].calls.load(Ordering::SeqCst), sub.calls, "calls of sub {i}");
+        assert_eq!(
+            real[i].calls.load(Ordering::SeqCst),
+            sub.calls,
+            "calls of sub {i}"
+        );
         assert_eq!(linker.contains_subscription(&real[i].sub), sub.alive);
         assert_eq!(real[i].sub.is_active(), sub.alive);
         let mut events: Vec<EventKey> = linker.events_of(&real[i].sub);

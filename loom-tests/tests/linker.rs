@@ -45,7 +45,11 @@ fn once_claim_vs_second_emitter_vs_unsubscribe() {
             emitter.join().unwrap();
         }
         let ran = calls.load(Ordering::Relaxed);
-        assert_eq!(ran + usize::from(unsubscribed), 1, "ran {ran}, unsubscribed {unsubscribed}");
+        assert_eq!(
+            ran + usize::from(unsubscribed),
+            1,
+            "ran {ran}, unsubscribed {unsubscribed}"
+        );
         assert!(linker.is_empty());
     });
 }
@@ -73,7 +77,12 @@ fn registry_write_vs_emit_and_unsubscribe_discards_queued() {
         let queued = Arc::new(AtomicBool::new(false));
         let unsubscribed = Arc::new(AtomicBool::new(false));
         let seen = Arc::new(loom::sync::Mutex::new(Vec::new()));
-        let (q, u, s, e) = (queued.clone(), unsubscribed.clone(), seen.clone(), emitter.clone());
+        let (q, u, s, e) = (
+            queued.clone(),
+            unsubscribed.clone(),
+            seen.clone(),
+            emitter.clone(),
+        );
         let leaving = linker
             .on::<u32>()
             .call(move |n: &u32| {
@@ -104,8 +113,16 @@ fn registry_write_vs_emit_and_unsubscribe_discards_queued() {
         let _ = emitter.emit(1u32).unwrap();
         remover.join().unwrap();
 
-        assert_eq!(*seen.lock().unwrap(), vec![1], "2 was queued before unsubscribe, 3 after");
-        assert_eq!(stable.load(Ordering::Relaxed), 3, "the stable subscription saw 1, 2, 3");
+        assert_eq!(
+            *seen.lock().unwrap(),
+            vec![1],
+            "2 was queued before unsubscribe, 3 after"
+        );
+        assert_eq!(
+            stable.load(Ordering::Relaxed),
+            3,
+            "the stable subscription saw 1, 2, 3"
+        );
         assert_eq!(leaving.stats().discarded, 1);
         assert_eq!(linker.dead_letter_counts().discarded_after_unsubscribe, 1);
     });
