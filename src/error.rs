@@ -65,6 +65,9 @@ pub enum SubscribeError {
     },
     /// A mailbox capacity of 0 was asked for.
     ZeroCapacity,
+    /// A dedicated subscription's thread could not be started (the runtime is shut down,
+    /// its `max_threads` is reached, or the OS refused).
+    Spawn(String),
 }
 
 impl fmt::Display for SubscribeError {
@@ -77,6 +80,7 @@ impl fmt::Display for SubscribeError {
                 "the event {key} has reached the maximum number of subscribers ({max})"
             ),
             SubscribeError::ZeroCapacity => f.write_str("a mailbox capacity must be at least 1"),
+            SubscribeError::Spawn(why) => write!(f, "the dedicated thread did not start: {why}"),
         }
     }
 }
@@ -93,6 +97,12 @@ pub enum BuildError {
     ZeroCapacity,
     /// The shard count must be at least 1.
     ZeroShards,
+    /// A runtime needs at least 1 worker.
+    ZeroWorkers,
+    /// A runtime's batch must be at least 1.
+    ZeroBatch,
+    /// A runtime thread could not be started.
+    Spawn(String),
 }
 
 impl fmt::Display for BuildError {
@@ -101,6 +111,9 @@ impl fmt::Display for BuildError {
             BuildError::ZeroMaxSubscribers => f.write_str("max_subscribers must be at least 1"),
             BuildError::ZeroCapacity => f.write_str("capacity must be at least 1"),
             BuildError::ZeroShards => f.write_str("the registry needs at least 1 shard"),
+            BuildError::ZeroWorkers => f.write_str("a runtime needs at least 1 worker"),
+            BuildError::ZeroBatch => f.write_str("a runtime's batch must be at least 1"),
+            BuildError::Spawn(why) => write!(f, "a runtime thread did not start: {why}"),
         }
     }
 }

@@ -23,6 +23,8 @@ pub enum DeadLetterReason {
     /// Published to an emit-on-commit bus (`bus::EmitOnCommitBus`) that was dropped before
     /// it was applied: the event was never emitted.
     BusDroppedUnapplied,
+    /// Still queued when a runtime's `shutdown_timeout` gave up waiting.
+    LeftAtShutdown,
 }
 
 impl DeadLetterReason {
@@ -32,6 +34,7 @@ impl DeadLetterReason {
             DeadLetterReason::RefusedOnceClaim => 1,
             DeadLetterReason::DiscardedAfterUnsubscribe => 2,
             DeadLetterReason::BusDroppedUnapplied => 3,
+            DeadLetterReason::LeftAtShutdown => 4,
         }
     }
 }
@@ -43,6 +46,7 @@ impl fmt::Display for DeadLetterReason {
             DeadLetterReason::RefusedOnceClaim => "refused once claim",
             DeadLetterReason::DiscardedAfterUnsubscribe => "discarded after unsubscribe",
             DeadLetterReason::BusDroppedUnapplied => "bus dropped unapplied",
+            DeadLetterReason::LeftAtShutdown => "left at shutdown",
         })
     }
 }
@@ -103,6 +107,8 @@ pub struct DeadLetterCounts {
     pub discarded_after_unsubscribe: u64,
     /// [`DeadLetterReason::BusDroppedUnapplied`].
     pub bus_dropped_unapplied: u64,
+    /// [`DeadLetterReason::LeftAtShutdown`].
+    pub left_at_shutdown: u64,
 }
 
 impl DeadLetterCounts {
@@ -112,6 +118,7 @@ impl DeadLetterCounts {
             + self.refused_once_claim
             + self.discarded_after_unsubscribe
             + self.bus_dropped_unapplied
+            + self.left_at_shutdown
     }
 }
 
@@ -205,7 +212,7 @@ pub(crate) struct Hooks {
     pub(crate) dead_letter: Option<DeadLetterHook>,
     pub(crate) debug_sink: Option<DebugSink>,
     pub(crate) debug: Option<bool>,
-    dead_counts: [AtomicU64; 4],
+    dead_counts: [AtomicU64; 5],
 }
 
 impl Hooks {
@@ -223,6 +230,7 @@ impl Hooks {
             debug_sink,
             debug,
             dead_counts: [
+                AtomicU64::new(0),
                 AtomicU64::new(0),
                 AtomicU64::new(0),
                 AtomicU64::new(0),
@@ -285,6 +293,7 @@ impl Hooks {
             refused_once_claim: get(DeadLetterReason::RefusedOnceClaim),
             discarded_after_unsubscribe: get(DeadLetterReason::DiscardedAfterUnsubscribe),
             bus_dropped_unapplied: get(DeadLetterReason::BusDroppedUnapplied),
+            left_at_shutdown: get(DeadLetterReason::LeftAtShutdown),
         }
     }
 

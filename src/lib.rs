@@ -7,6 +7,8 @@
     unreachable_pub
 )]
 
+mod actor;
+pub mod bus;
 mod carrier;
 mod emitter;
 mod error;
@@ -17,7 +19,11 @@ mod linker;
 mod subscription;
 mod sync;
 
-pub use emitter::{DeferredEmission, Delivery, Emission, Emitter, Inline, Strategy};
+pub use actor::{
+    DEFAULT_BATCH, Placement, Runtime, RuntimeBuilder, RuntimeStats, ShutdownReport, Spin,
+    shutdown_default,
+};
+pub use emitter::{Actors, DeferredEmission, Delivery, Emission, Emitter, Inline, Strategy};
 pub use error::{
     BoxError, BuildError, DispatchError, EmitError, Failure, Refusal, SubscribeError, WouldDeadlock,
 };

@@ -9,6 +9,7 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
+use crate::actor::Dedicated;
 use crate::carrier::Carrier;
 use crate::error::{Failure, Refusal, WouldDeadlock};
 use crate::event::{
@@ -124,9 +125,16 @@ pub(crate) struct SubCommon {
     pub(crate) linker: Weak<LinkerInner>,
     pub(crate) hooks: Arc<Hooks>,
     pub(crate) stats: SubStats,
+    /// A dedicated thread, or `None`: the emitter's strategy decides where it runs.
+    pub(crate) home: Option<Dedicated>,
 }
 
 impl SubCommon {
+    /// Invocations started or discarded so far.
+    pub(crate) fn invocations(&self) -> u64 {
+        self.stats.invoked.load(Ordering::Relaxed) + self.stats.discarded.load(Ordering::Relaxed)
+    }
+
     /// Whether the subscription still takes events (not claimed, not unsubscribed).
     pub(crate) fn is_live(&self) -> bool {
         self.state.load(Ordering::Acquire) == ACTIVE
@@ -164,6 +172,18 @@ impl SubCommon {
         self.state
             .compare_exchange(ACTIVE, UNSUBSCRIBED, Ordering::AcqRel, Ordering::Acquire)
             .is_ok()
+    }
+
+    /// Marks the subscription unsubscribed (true if this call did it) and wakes its
+    /// dedicated thread, if any, so that it can exit.
+    pub(crate) fn retire(&self) -> bool {
+        let retired = self.mark_unsubscribed();
+        if retired {
+            if let Some(home) = &self.home {
+                home.waker.wake();
+            }
+        }
+        retired
     }
 
     /// Called by the runner right before an invocation: false if the subscription was
@@ -430,8 +450,46 @@ pub(crate) trait Core: Send + Sync + 'static {
         ctx: DeliverCtx,
     ) -> Result<(), Refusal>;
 
+    /// Queues the event (capacity and policy checked). `Ok(true)`: this call moved
+    /// `pending` from 0, so the caller must schedule the subscription.
+    fn enqueue(
+        &self,
+        common: &SubCommon,
+        carrier: &mut Carrier<'_>,
+        last: bool,
+        ctx: DeliverCtx,
+    ) -> Result<bool, Refusal>;
+
+    /// Runs at most `max` queued events (the caller owns the run). `true`: more remain and
+    /// the caller must run or reschedule it again.
+    fn run_batch(&self, common: &SubCommon, max: usize) -> bool;
+
+    /// Dead-letters everything queued until the subscription is idle (the caller owns the
+    /// run).
+    fn abandon(&self, common: &SubCommon, reason: DeadLetterReason);
+
     /// Waits until no invocation is running.
     fn wait_not_running(&self);
+}
+
+/// The runner's release: gives back `done` events; returns how many are still pending
+/// (0: the subscription went idle, and the next emitter to count one owns it).
+#[inline]
+fn release(common: &SubCommon, done: usize) -> usize {
+    // AcqRel: releases the work done to the next runner; acquires the pushes counted by
+    // emitters since the last look.
+    #[cfg(not(ventus_mutant = "pending_load_store"))]
+    let before = common.pending.fetch_sub(done, Ordering::AcqRel);
+    // Mutant: a load and a store instead of one read-modify-write, so an emitter's
+    // increment in between is lost (its event stranded).
+    #[cfg(ventus_mutant = "pending_load_store")]
+    let before = {
+        let before = common.pending.load(Ordering::Acquire);
+        crate::sync::yield_now();
+        common.pending.store(before - done, Ordering::Release);
+        before
+    };
+    before - done
 }
 
 /// A mailbox of `M` and the handler that drains it.
@@ -472,43 +530,36 @@ impl<M: Message> MailboxCore<M> {
                 // Acquire: every push counted so far is visible.
                 common.pending.load(Ordering::Acquire)
             } else {
-                // AcqRel: releases the work done to the next runner; acquires the pushes
-                // counted by emitters since our last look.
-                #[cfg(not(ventus_mutant = "pending_load_store"))]
-                let before = common.pending.fetch_sub(done, Ordering::AcqRel);
-                // Mutant: a load and a store instead of one read-modify-write, so an
-                // emitter's increment in between is lost (its event stranded).
-                #[cfg(ventus_mutant = "pending_load_store")]
-                let before = {
-                    let before = common.pending.load(Ordering::Acquire);
-                    crate::sync::yield_now();
-                    common.pending.store(before - done, Ordering::Release);
-                    before
-                };
-                if before == done {
-                    break;
+                match release(common, done) {
+                    0 => break,
+                    queued => queued,
                 }
-                before - done
             };
-            done = 0;
             // Exactly `queued` messages: each was pushed before it was counted.
-            for _ in 0..queued {
-                match self.mailbox.pop() {
-                    Some(message) => {
-                        self.invoke(common, &mut state, message);
-                        done += 1;
-                    }
-                    None => {
-                        debug_assert!(false, "a counted message was not in the mailbox");
-                        break;
-                    }
-                }
-            }
+            done = self.run_queued(common, &mut state, queued);
             if done == 0 {
                 // Unreachable under the protocol; never spin on it.
                 sync_yield();
             }
         }
+    }
+
+    /// Pops and runs up to `count` messages; returns how many it popped.
+    fn run_queued(&self, common: &SubCommon, state: &mut RunState<M>, count: usize) -> usize {
+        let mut done = 0;
+        for _ in 0..count {
+            match self.mailbox.pop() {
+                Some(message) => {
+                    self.invoke(common, state, message);
+                    done += 1;
+                }
+                None => {
+                    debug_assert!(false, "a counted message was not in the mailbox");
+                    break;
+                }
+            }
+        }
+        done
     }
 
     fn invoke(&self, common: &SubCommon, state: &mut RunState<M>, message: M) {
@@ -612,6 +663,19 @@ impl<M: Message> Core for MailboxCore<M> {
             return Ok(());
         }
         // Busy (on another thread, or on this stack): queue behind the current runner.
+        if self.enqueue(common, carrier, last, ctx)? {
+            self.run_owned(common, None);
+        }
+        Ok(())
+    }
+
+    fn enqueue(
+        &self,
+        common: &SubCommon,
+        carrier: &mut Carrier<'_>,
+        last: bool,
+        ctx: DeliverCtx,
+    ) -> Result<bool, Refusal> {
         let backoff = Backoff::new();
         loop {
             let queued = common.pending.load(Ordering::Relaxed);
@@ -624,7 +688,7 @@ impl<M: Message> Core for MailboxCore<M> {
                 Policy::Block if ctx.no_wait => return Err(Refusal::Full),
                 Policy::Block => {
                     if backoff.is_completed() {
-                        std::thread::sleep(std::time::Duration::from_micros(50));
+                        crate::sync::thread::park_timeout(std::time::Duration::from_micros(50));
                     } else {
                         backoff.snooze();
                     }
@@ -632,15 +696,47 @@ impl<M: Message> Core for MailboxCore<M> {
             }
         }
         let Some(message) = M::build(carrier, last, common.wants_meta) else {
-            return Ok(());
+            return Ok(false);
         };
         self.mailbox.push(message);
         // AcqRel: the push above is released to whoever runs the subscription; if we moved
-        // the counter from 0, we are that runner (the previous one has finished).
-        if common.pending.fetch_add(1, Ordering::AcqRel) == 0 {
-            self.run_owned(common, None);
+        // the counter from 0, the caller is that runner (the previous one has finished).
+        Ok(common.pending.fetch_add(1, Ordering::AcqRel) == 0)
+    }
+
+    fn run_batch(&self, common: &SubCommon, max: usize) -> bool {
+        let mut state = self.run.lock();
+        let _running = Running::enter(common.id);
+        // Acquire: every push counted so far is visible.
+        let queued = common.pending.load(Ordering::Acquire).min(max.max(1));
+        let done = self.run_queued(common, &mut state, queued);
+        release(common, done) != 0
+    }
+
+    fn abandon(&self, common: &SubCommon, reason: DeadLetterReason) {
+        let _state = self.run.lock();
+        let wants = common.hooks.wants_dead_letters();
+        let mut queued = common.pending.load(Ordering::Acquire);
+        while queued != 0 {
+            let mut done = 0;
+            for _ in 0..queued {
+                let Some(message) = self.mailbox.pop() else {
+                    break;
+                };
+                done += 1;
+                let result = catch_unwind(AssertUnwindSafe(|| {
+                    let (key, payload) = message.into_dead(wants);
+                    common.dead_letter(|| key, payload, reason);
+                }));
+                if let Err(panic) = result {
+                    common.hooks.error(ErrorReport::PayloadDropPanicked {
+                        subscription: Some(common.id),
+                        message: panic_message(&*panic),
+                    });
+                }
+            }
+            queued = release(common, done);
         }
-        Ok(())
     }
 
     fn wait_not_running(&self) {
@@ -791,6 +887,10 @@ impl Subscription {
         }
         if let Some(linker) = common.linker.upgrade() {
             linker.unregister(&[self.id()], "unsubscribe");
+        }
+        if let Some(home) = &common.home {
+            // Let a dedicated thread notice and exit.
+            home.waker.wake();
         }
         true
     }

@@ -12,12 +12,14 @@
 pub(crate) use std::sync::{Arc, Weak};
 
 #[cfg(not(loom))]
-pub(crate) use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
+pub(crate) use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering, fence};
 #[cfg(not(loom))]
 pub(crate) use std::thread_local;
 
 #[cfg(loom)]
-pub(crate) use loom::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
+pub(crate) use loom::sync::atomic::{
+    AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering, fence,
+};
 
 /// Process-wide statics (the global debug flag, id counters that are not part of a
 /// protocol). loom objects cannot live in statics, so these are std's under loom too.
@@ -191,6 +193,11 @@ impl Backoff {
         Self::default()
     }
 
+    pub(crate) fn reset(&self) {
+        #[cfg(not(loom))]
+        self.inner.reset();
+    }
+
     pub(crate) fn snooze(&self) {
         #[cfg(not(loom))]
         self.inner.snooze();
@@ -208,5 +215,173 @@ impl Backoff {
         {
             false
         }
+    }
+}
+
+/// A condition variable for the facade's [`Mutex`].
+#[derive(Debug, Default)]
+pub(crate) struct Condvar {
+    #[cfg(not(loom))]
+    inner: std::sync::Condvar,
+    #[cfg(loom)]
+    inner: loom::sync::Condvar,
+}
+
+impl Condvar {
+    pub(crate) fn new() -> Self {
+        Self::default()
+    }
+
+    #[cfg_attr(not(loom), allow(dead_code))]
+    pub(crate) fn wait<'a, T>(&self, guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
+        self.inner
+            .wait(guard)
+            .unwrap_or_else(|poison| poison.into_inner())
+    }
+
+    /// Waits at most `timeout` (loom has no clock: there it waits like `wait`).
+    pub(crate) fn wait_timeout<'a, T>(
+        &self,
+        guard: MutexGuard<'a, T>,
+        timeout: std::time::Duration,
+    ) -> MutexGuard<'a, T> {
+        #[cfg(not(loom))]
+        {
+            match self.inner.wait_timeout(guard, timeout) {
+                Ok((guard, _)) => guard,
+                Err(poison) => poison.into_inner().0,
+            }
+        }
+        #[cfg(loom)]
+        {
+            let _ = timeout;
+            self.wait(guard)
+        }
+    }
+
+    pub(crate) fn notify_all(&self) {
+        self.inner.notify_all();
+    }
+}
+
+/// Threads: std's, or loom's modelled ones.
+pub(crate) mod thread {
+    #[cfg(loom)]
+    pub(crate) use loom::thread::{JoinHandle, Thread, current};
+    #[cfg(not(loom))]
+    pub(crate) use std::thread::{JoinHandle, Thread, current};
+
+    /// Spawns a named thread (names and stack sizes are ignored under loom).
+    pub(crate) fn spawn<F>(
+        name: String,
+        stack_size: Option<usize>,
+        body: F,
+    ) -> std::io::Result<JoinHandle<()>>
+    where
+        F: FnOnce() + Send + 'static,
+    {
+        #[cfg(not(loom))]
+        {
+            let mut builder = std::thread::Builder::new().name(name);
+            if let Some(size) = stack_size {
+                builder = builder.stack_size(size);
+            }
+            builder.spawn(body)
+        }
+        #[cfg(loom)]
+        {
+            let _ = (name, stack_size);
+            Ok(loom::thread::spawn(body))
+        }
+    }
+
+    /// Parks for at most `timeout` (a plain park under loom, which has no clock).
+    pub(crate) fn park_timeout(timeout: std::time::Duration) {
+        #[cfg(not(loom))]
+        std::thread::park_timeout(timeout);
+        #[cfg(loom)]
+        {
+            let _ = timeout;
+            loom::thread::park();
+        }
+    }
+}
+
+/// The worker pool's run queue: a crossbeam unbounded MPMC channel whose blocking `recv`
+/// parks an idle worker and whose `send` wakes one; under loom, a loom mutex-and-condvar
+/// queue with the same contract (a send wakes a blocked receiver; no lost wake-ups).
+pub(crate) struct RunQueue<T> {
+    #[cfg(not(loom))]
+    tx: crossbeam_channel::Sender<T>,
+    #[cfg(not(loom))]
+    rx: crossbeam_channel::Receiver<T>,
+    #[cfg(loom)]
+    queue: loom::sync::Mutex<std::collections::VecDeque<T>>,
+    #[cfg(loom)]
+    ready: loom::sync::Condvar,
+}
+
+impl<T> RunQueue<T> {
+    pub(crate) fn new() -> Self {
+        #[cfg(not(loom))]
+        {
+            let (tx, rx) = crossbeam_channel::unbounded();
+            Self { tx, rx }
+        }
+        #[cfg(loom)]
+        {
+            Self {
+                queue: loom::sync::Mutex::new(std::collections::VecDeque::new()),
+                ready: loom::sync::Condvar::new(),
+            }
+        }
+    }
+
+    pub(crate) fn send(&self, value: T) {
+        #[cfg(not(loom))]
+        {
+            // Both ends live in `self`: never disconnected.
+            let _ = self.tx.send(value);
+        }
+        #[cfg(loom)]
+        {
+            self.queue.lock().unwrap().push_back(value);
+            self.ready.notify_one();
+        }
+    }
+
+    /// Blocks until a value arrives.
+    pub(crate) fn recv(&self) -> T {
+        #[cfg(not(loom))]
+        {
+            self.rx.recv().expect("both ends live in the queue")
+        }
+        #[cfg(loom)]
+        {
+            let mut queue = self.queue.lock().unwrap();
+            loop {
+                if let Some(value) = queue.pop_front() {
+                    return value;
+                }
+                queue = self.ready.wait(queue).unwrap();
+            }
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        #[cfg(not(loom))]
+        {
+            self.rx.len()
+        }
+        #[cfg(loom)]
+        {
+            self.queue.lock().unwrap().len()
+        }
+    }
+}
+
+impl<T> std::fmt::Debug for RunQueue<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RunQueue")
     }
 }

@@ -5,6 +5,7 @@ use std::any::Any;
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
+use crate::actor::{self, Runtime, current_runtime};
 use crate::carrier::{Carrier, EmitKey, Slot};
 use crate::error::{DispatchError, EmitError, Refusal};
 use crate::event::{EventKey, TypeKey};
@@ -98,6 +99,50 @@ pub struct Inline;
 impl Strategy for Inline {
     fn dispatch(&self, emission: &mut Emission<'_>) -> Result<Delivery, DispatchError> {
         emission.deliver_inline()
+    }
+}
+
+/// The actor strategy: handlers run on a [`Runtime`]'s worker pool (subscriptions with a
+/// dedicated placement on their own threads); `emit` returns once the event is queued.
+///
+/// A subscription still runs one invocation at a time, in emission order for each
+/// emitting thread; different subscriptions run in parallel. An emit from a handler on a
+/// runtime thread never waits: a full mailbox there is [`Refusal::Full`].
+///
+/// # Examples
+///
+/// ```
+/// use ventus::{Actors, Emitter, Linker, Runtime};
+///
+/// let runtime = Runtime::builder().workers(2).build().unwrap();
+/// let linker = Linker::new();
+/// let _sub = linker.on::<String>().call(|s: &String| println!("{s}")).unwrap();
+/// let emitter = Emitter::new(&linker, Actors::new(&runtime));
+/// assert_eq!(emitter.emit(String::from("queued")).unwrap().delivered, 1);
+/// runtime.wait_idle().unwrap();
+/// ```
+#[derive(Debug, Clone)]
+pub struct Actors {
+    runtime: Runtime,
+}
+
+impl Actors {
+    /// The actor strategy over `runtime`.
+    pub fn new(runtime: &Runtime) -> Self {
+        Self {
+            runtime: runtime.clone(),
+        }
+    }
+
+    /// The runtime.
+    pub fn runtime(&self) -> &Runtime {
+        &self.runtime
+    }
+}
+
+impl Strategy for Actors {
+    fn dispatch(&self, emission: &mut Emission<'_>) -> Result<Delivery, DispatchError> {
+        emission.deliver_to(&self.runtime)
     }
 }
 
@@ -198,8 +243,31 @@ impl<'a> Emission<'a> {
         let Some((_depth, _level)) = Depth::enter() else {
             return Err(DispatchError::TooDeep);
         };
+        self.deliver(None)
+    }
+
+    /// Delivers the event to the runtime: queues it in the mailbox of every matching
+    /// subscription and schedules the idle ones on the worker pool (or wakes their
+    /// dedicated threads); returns once queued. The [`Actors`] strategy's whole work.
+    ///
+    /// # Errors
+    ///
+    /// [`DispatchError::Shutdown`] when the runtime refuses external emits (emits made by
+    /// the runtime's own handlers during a shutdown's drain are accepted);
+    /// [`DispatchError::Full`] when every matching subscription refused the event.
+    pub fn deliver_to(&mut self, runtime: &Runtime) -> Result<Delivery, DispatchError> {
+        let shared = runtime.shared();
+        let _entered = match shared.gate.enter() {
+            Some(entered) => Some(entered),
+            None if current_runtime() == shared.id => None,
+            None => return Err(DispatchError::Shutdown),
+        };
+        self.deliver(Some(shared))
+    }
+
+    fn deliver(&mut self, pool: Option<&Arc<actor::Shared>>) -> Result<Delivery, DispatchError> {
         let ctx = DeliverCtx {
-            no_wait: self.no_wait || in_handler(),
+            no_wait: self.no_wait || in_handler() || current_runtime() != 0,
         };
         let (keyed, any) = {
             let snapshot = self.linker.inner.snapshot.load();
@@ -248,7 +316,27 @@ impl<'a> Emission<'a> {
             }
             remaining = remaining.saturating_sub(1);
             let last = remaining == 0;
-            match sub.inner.core.deliver(common, &mut self.carrier, last, ctx) {
+            let core = &sub.inner.core;
+            let result = match (&common.home, pool) {
+                (Some(home), _) => {
+                    core.enqueue(common, &mut self.carrier, last, ctx)
+                        .map(|owner| {
+                            if owner {
+                                home.schedule(&sub.inner);
+                            }
+                        })
+                }
+                (None, None) => core.deliver(common, &mut self.carrier, last, ctx),
+                (None, Some(pool)) => {
+                    core.enqueue(common, &mut self.carrier, last, ctx)
+                        .map(|owner| {
+                            if owner {
+                                pool.schedule(sub.inner.clone());
+                            }
+                        })
+                }
+            };
+            match result {
                 Ok(()) => delivery.delivered += 1,
                 Err(refusal) => {
                     let key = self.carrier.key.clone();

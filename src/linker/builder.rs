@@ -4,10 +4,12 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
+use crate::actor::{Dedicated, Placement, Runtime, SpawnError};
 use crate::error::{Failure, SubscribeError};
 use crate::event::{Event, EventKey, EventMeta};
 use crate::handler::{HandlerResult, OnSuccess};
 use crate::linker::Linker;
+use crate::subscription::SubArc;
 use crate::subscription::{
     EnvRef, FailureCallback, Policy, RunState, Step, SubCommon, SubStats, Subscription, TypedRef,
     envelope_meta, new_dynamic, new_typed, typed_meta, workflow,
@@ -83,6 +85,8 @@ pub struct SubscribeBuilder<'l, K, S = NoSuccess> {
     capacity: Option<usize>,
     policy: Option<Policy>,
     on_failure: Option<Box<dyn FnMut(Failure) + Send>>,
+    placement: Placement,
+    runtime: Option<Runtime>,
     success: S,
 }
 
@@ -106,6 +110,8 @@ impl<'l, K> SubscribeBuilder<'l, K, NoSuccess> {
             capacity: None,
             policy: None,
             on_failure: None,
+            placement: Placement::Default,
+            runtime: None,
             success: NoSuccess,
         }
     }
@@ -129,6 +135,8 @@ impl<'l, K, S> SubscribeBuilder<'l, K, S> {
             capacity: self.capacity,
             policy: self.policy,
             on_failure: self.on_failure,
+            placement: self.placement,
+            runtime: self.runtime,
             success: WithSuccess(callback),
         }
     }
@@ -149,6 +157,19 @@ impl<'l, K, S> SubscribeBuilder<'l, K, S> {
     /// What an emit does when the mailbox is full.
     pub fn policy(mut self, policy: Policy) -> Self {
         self.policy = Some(policy);
+        self
+    }
+
+    /// Where the handler runs (default: where the emitter's strategy says).
+    pub fn placement(mut self, placement: Placement) -> Self {
+        self.placement = placement;
+        self
+    }
+
+    /// The runtime that owns a dedicated subscription's thread (default: the linker's,
+    /// else [`Runtime::default`]).
+    pub fn runtime(mut self, runtime: &Runtime) -> Self {
+        self.runtime = Some(runtime.clone());
         self
     }
 
@@ -173,6 +194,19 @@ impl<'l, K, S> SubscribeBuilder<'l, K, S> {
             return Err(SubscribeError::ZeroCapacity);
         }
         let inner = &self.linker.inner;
+        let home = match self.placement {
+            Placement::Default => None,
+            Placement::Dedicated(spin) => {
+                let runtime = match (&self.runtime, &inner.config.runtime) {
+                    (Some(runtime), _) | (None, Some(runtime)) => runtime.clone(),
+                    (None, None) => Runtime::default(),
+                };
+                if runtime.is_shutdown() {
+                    return Err(SubscribeError::Spawn("the runtime is shut down".into()));
+                }
+                Some(Dedicated::new(runtime.shared().clone(), spin))
+            }
+        };
         Ok(SubCommon {
             id: inner.next_id(),
             once: self.once,
@@ -184,8 +218,33 @@ impl<'l, K, S> SubscribeBuilder<'l, K, S> {
             linker: Arc::downgrade(inner),
             hooks: inner.hooks.clone(),
             stats: SubStats::default(),
+            home,
         })
     }
+}
+
+/// Registers the subscription and starts its dedicated thread, if it has one.
+fn register(
+    linker: &Linker,
+    sub: SubArc,
+    keys: Vec<EventKey>,
+) -> Result<Subscription, SubscribeError> {
+    let subscription = linker.inner.register(sub, keys)?;
+    if let Some(home) = &subscription.common().home {
+        if let Err(error) = home.start(subscription.inner.clone()) {
+            subscription.common().retire();
+            linker
+                .inner
+                .unregister(&[subscription.id()], "its thread did not start");
+            return Err(SubscribeError::Spawn(match error {
+                SpawnError::TooManyThreads(max) => {
+                    format!("the runtime's max_threads ({max}) is reached")
+                }
+                SpawnError::Io(error) => error,
+            }));
+        }
+    }
+    Ok(subscription)
 }
 
 /// Validates and de-duplicates keys, keeping their first order.
@@ -267,7 +326,7 @@ impl<'l, T: Send + Sync + 'static, S> SubscribeBuilder<'l, Typed<T>, S> {
                 on_failure,
             },
         );
-        linker.inner.register(sub, vec![EventKey::of::<T>()])
+        register(linker, sub, vec![EventKey::of::<T>()])
     }
 }
 
@@ -342,7 +401,7 @@ impl<'l, S> SubscribeBuilder<'l, Named, S> {
                 on_failure,
             },
         );
-        linker.inner.register(sub, keys)
+        register(linker, sub, keys)
     }
 }
 
@@ -412,7 +471,7 @@ impl<'l, S> SubscribeBuilder<'l, Dynamic, S> {
                 on_failure,
             },
         );
-        linker.inner.register(sub, keys)
+        register(linker, sub, keys)
     }
 }
 

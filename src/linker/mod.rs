@@ -12,6 +12,7 @@ use std::fmt;
 pub use builder::{Dynamic, Named, SubscribeBuilder, Typed};
 pub use builder::{IntoSuccess, NoSuccess, SuccessCallback, WithSuccess};
 
+use crate::actor::Runtime;
 use crate::error::{BuildError, Failure, SubscribeError};
 use crate::event::EventKey;
 use crate::hooks::{DeadLetter, DeadLetterCounts, DebugSink, ErrorHook, ErrorReport, Hooks};
@@ -81,6 +82,7 @@ pub(crate) struct Config {
     pub(crate) default_failure: Option<DefaultFailure>,
     pub(crate) default_capacity: usize,
     pub(crate) default_policy: Policy,
+    pub(crate) runtime: Option<Runtime>,
 }
 
 impl Default for Linker {
@@ -165,7 +167,7 @@ impl Linker {
         if !self.owns(subscription) {
             return false;
         }
-        subscription.common().mark_unsubscribed();
+        subscription.common().retire();
         self.inner
             .unregister(&[subscription.id()], "remove_subscription")
     }
@@ -395,7 +397,7 @@ impl LinkerInner {
             record.keys.remove(at);
             let gone = if record.keys.is_empty() {
                 let record = tables.subs.remove(&id).expect("present above");
-                record.sub.common().mark_unsubscribed();
+                record.sub.common().retire();
                 Some(record)
             } else {
                 None
@@ -425,7 +427,7 @@ impl LinkerInner {
                 if let Some(record) = tables.subs.get_mut(&sub.id()) {
                     record.keys.retain(|k| k != key);
                     if record.keys.is_empty() {
-                        sub.common().mark_unsubscribed();
+                        sub.common().retire();
                         gone.extend(tables.subs.remove(&sub.id()));
                     }
                 }
@@ -446,7 +448,7 @@ impl LinkerInner {
             }
             let gone = std::mem::take(&mut tables.subs);
             for record in gone.values() {
-                record.sub.common().mark_unsubscribed();
+                record.sub.common().retire();
             }
             let shards = self.config_shards();
             (self.snapshot.swap(Arc::new(Snapshot::empty(shards))), gone)
@@ -495,6 +497,7 @@ pub struct LinkerBuilder {
     default_capacity: usize,
     default_policy: Policy,
     shards: usize,
+    runtime: Option<Runtime>,
 }
 
 impl Default for LinkerBuilder {
@@ -511,6 +514,7 @@ impl Default for LinkerBuilder {
             default_capacity: DEFAULT_CAPACITY,
             default_policy: Policy::Block,
             shards: DEFAULT_SHARDS,
+            runtime: None,
         }
     }
 }
@@ -585,6 +589,13 @@ impl LinkerBuilder {
         self
     }
 
+    /// The runtime that owns the threads of this linker's dedicated subscriptions
+    /// (default: [`Runtime::default`]).
+    pub fn runtime(mut self, runtime: &Runtime) -> Self {
+        self.runtime = Some(runtime.clone());
+        self
+    }
+
     /// How many shards the registry has (rounded up to a power of two; default 256). More
     /// shards make writes cheaper on registries with many keys.
     pub fn shards(mut self, shards: usize) -> Self {
@@ -627,6 +638,7 @@ impl LinkerBuilder {
                     default_failure: self.default_failure,
                     default_capacity: self.default_capacity,
                     default_policy: self.default_policy,
+                    runtime: self.runtime,
                 },
                 next_id: AtomicU64::new(0),
                 shards,

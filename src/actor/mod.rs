@@ -1,0 +1,612 @@
+//! The actor runtime: a pool of worker threads and dedicated threads that run
+//! subscriptions, scheduled by each subscription's pending counter (see `README.md` in this
+//! folder for the protocol).
+
+mod dedicated;
+mod gate;
+
+use std::cell::Cell;
+use std::fmt;
+use std::time::{Duration, Instant};
+
+pub(crate) use dedicated::Dedicated;
+
+use crate::error::{BuildError, WouldDeadlock};
+use crate::hooks::{DeadLetterReason, panic_message};
+use crate::subscription::SubArc;
+use crate::sync::statics::{AtomicU64 as StaticU64, OnceLock, Ordering as StaticOrdering};
+use crate::sync::{
+    Arc, AtomicBool, AtomicUsize, Condvar, Mutex, Ordering, RunQueue, thread, thread_local,
+};
+use gate::Gate;
+
+/// The default number of events a worker runs for one subscription before it gives the
+/// others a turn.
+pub const DEFAULT_BATCH: usize = 64;
+
+/// Where a subscription's handler runs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Placement {
+    /// Where the emitter's strategy says: the emitting thread for [`Inline`](crate::Inline),
+    /// the runtime's worker pool for [`Actors`](crate::Actors).
+    #[default]
+    Default,
+    /// On a thread of its own, whatever the emitter (the runtime's: the subscription's
+    /// builder `runtime`, else the linker's, else the default runtime).
+    Dedicated(Spin),
+}
+
+/// How a dedicated thread waits for work.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Spin {
+    /// Spin briefly with `crossbeam_utils::Backoff`, then park until an emit wakes it (the
+    /// default: no CPU while idle; a wake-up costs a futex call, a few microseconds).
+    #[default]
+    Backoff,
+    /// Never park: poll the pending counter forever (checking the shutdown flag every
+    /// turn). The lowest latency, at the cost of one core kept at 100% for as long as the
+    /// subscription lives.
+    Forever,
+}
+
+thread_local! {
+    // The id of the runtime whose worker or dedicated thread this is (0: none).
+    static CURRENT: Cell<u64> = Cell::new(0);
+}
+
+pub(crate) fn current_runtime() -> u64 {
+    CURRENT.with(Cell::get)
+}
+
+fn set_current_runtime(id: u64) {
+    CURRENT.with(|current| current.set(id));
+}
+
+pub(crate) enum Task {
+    Run(SubArc),
+    Stop,
+}
+
+/// What a runtime's threads share.
+pub(crate) struct Shared {
+    pub(crate) id: u64,
+    name: String,
+    workers: usize,
+    pub(crate) batch: usize,
+    stack_size: Option<usize>,
+    max_threads: usize,
+    queue: RunQueue<Task>,
+    pub(crate) gate: Gate,
+    /// Scheduled runs not finished yet (pool and dedicated): 0 with the gate empty means
+    /// quiescent.
+    outstanding: AtomicUsize,
+    idle_lock: Mutex<()>,
+    idle: Condvar,
+    /// Past a shutdown deadline: queued events become dead letters instead of running.
+    abandon: AtomicBool,
+    /// The pool and the dedicated threads are told to stop once quiescent.
+    stopping: AtomicBool,
+    threads: Mutex<Vec<thread::JoinHandle<()>>>,
+    live_threads: AtomicUsize,
+    dedicated: Mutex<Vec<crate::sync::Weak<dedicated::Waker>>>,
+    stats: PoolStats,
+}
+
+#[derive(Default)]
+struct PoolStats {
+    runs: crate::sync::AtomicU64,
+    reschedules: crate::sync::AtomicU64,
+}
+
+impl Shared {
+    /// Schedules a subscription whose pending counter this thread moved from 0.
+    pub(crate) fn schedule(&self, sub: SubArc) {
+        // AcqRel: counted before it can run and finish (the decrement cannot overtake it).
+        self.outstanding.fetch_add(1, Ordering::AcqRel);
+        self.queue.send(Task::Run(sub));
+    }
+
+    /// A scheduled run finished (the subscription went idle).
+    pub(crate) fn finished(&self) {
+        // AcqRel: the run's effects happen-before a waiter that sees 0.
+        if self.outstanding.fetch_sub(1, Ordering::AcqRel) == 1 {
+            let _lock = self.idle_lock.lock();
+            self.idle.notify_all();
+            drop(_lock);
+            if self.stopping.load(Ordering::Acquire) && self.gate.is_closed() {
+                self.stop_threads();
+            }
+        }
+    }
+
+    /// Counts a run scheduled on a dedicated thread.
+    pub(crate) fn begin(&self) {
+        self.outstanding.fetch_add(1, Ordering::AcqRel);
+    }
+
+    pub(crate) fn abandoning(&self) -> bool {
+        self.abandon.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::Acquire)
+    }
+
+    fn quiescent(&self) -> bool {
+        self.outstanding.load(Ordering::Acquire) == 0
+    }
+
+    /// Tells every thread to stop (they exit after their current run).
+    fn stop_threads(&self) {
+        self.stopping.store(true, Ordering::Release);
+        for _ in 0..self.workers {
+            self.queue.send(Task::Stop);
+        }
+        for waker in self
+            .dedicated
+            .lock()
+            .iter()
+            .filter_map(crate::sync::Weak::upgrade)
+        {
+            waker.wake();
+        }
+    }
+
+    /// Waits until quiescent or until `deadline`; true if quiescent.
+    fn wait_quiescent(&self, deadline: Option<Instant>) -> bool {
+        let mut guard = self.idle_lock.lock();
+        loop {
+            if self.quiescent() {
+                return true;
+            }
+            let slice = Duration::from_millis(10);
+            let wait = match deadline {
+                Some(deadline) => match deadline.checked_duration_since(Instant::now()) {
+                    Some(left) if !left.is_zero() => left.min(slice),
+                    _ => return self.quiescent(),
+                },
+                None => slice,
+            };
+            guard = self.idle.wait_timeout(guard, wait);
+        }
+    }
+
+    pub(crate) fn spawn(
+        self: &Arc<Self>,
+        what: &str,
+        body: impl FnOnce() + Send + 'static,
+    ) -> Result<(), SpawnError> {
+        if self.live_threads.fetch_add(1, Ordering::AcqRel) >= self.max_threads {
+            self.live_threads.fetch_sub(1, Ordering::AcqRel);
+            return Err(SpawnError::TooManyThreads(self.max_threads));
+        }
+        let shared = self.clone();
+        let name = format!("{}-{what}", self.name);
+        let handle = thread::spawn(name, self.stack_size, move || {
+            set_current_runtime(shared.id);
+            body();
+            shared.live_threads.fetch_sub(1, Ordering::AcqRel);
+        })
+        .map_err(|error| {
+            self.live_threads.fetch_sub(1, Ordering::AcqRel);
+            SpawnError::Io(error.to_string())
+        })?;
+        self.threads.lock().push(handle);
+        Ok(())
+    }
+
+    pub(crate) fn register_dedicated(&self, waker: &Arc<dedicated::Waker>) {
+        let mut wakers = self.dedicated.lock();
+        wakers.retain(|waker| waker.strong_count() > 0);
+        wakers.push(Arc::downgrade(waker));
+    }
+
+    fn worker(self: &Arc<Self>) {
+        loop {
+            match self.queue.recv() {
+                Task::Stop => return,
+                Task::Run(sub) => {
+                    let more = if self.abandoning() {
+                        sub.core
+                            .abandon(&sub.common, DeadLetterReason::LeftAtShutdown);
+                        false
+                    } else {
+                        self.stats.runs.fetch_add(1, Ordering::Relaxed);
+                        sub.core.run_batch(&sub.common, self.batch)
+                    };
+                    if more {
+                        self.stats.reschedules.fetch_add(1, Ordering::Relaxed);
+                        self.queue.send(Task::Run(sub));
+                    } else {
+                        // The last handle may drop user closures, whose Drop may panic.
+                        drop_caught(sub);
+                        self.finished();
+                    }
+                }
+            }
+        }
+    }
+}
+
+pub(crate) fn drop_caught(sub: SubArc) {
+    if let Err(panic) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(sub))) {
+        eprintln!(
+            "ventus: a subscription's Drop panicked: {}",
+            panic_message(&*panic)
+        );
+    }
+}
+
+/// Why a thread could not be started.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum SpawnError {
+    TooManyThreads(usize),
+    Io(String),
+}
+
+/// The handle whose last drop shuts the runtime down.
+struct Owner {
+    shared: Arc<Shared>,
+}
+
+impl Drop for Owner {
+    fn drop(&mut self) {
+        if current_runtime() == self.shared.id {
+            // Dropped from one of its own threads: never join that thread. Close the gate
+            // and let the last run to finish stop the threads.
+            detach(&self.shared);
+        } else {
+            let _ = shutdown(&self.shared, None);
+        }
+    }
+}
+
+fn detach(shared: &Arc<Shared>) {
+    shared.gate.close();
+    shared.stopping.store(true, Ordering::Release);
+    if shared.quiescent() {
+        shared.stop_threads();
+    }
+}
+
+/// What a shutdown achieved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ShutdownReport {
+    /// Every queued event was handled (false: the deadline passed and what was left went
+    /// to the dead letters as `LeftAtShutdown`).
+    pub drained: bool,
+    /// Every thread was joined (false: a handler was still running at the deadline; its
+    /// thread was left to finish on its own).
+    pub joined: bool,
+    /// This call did the shutdown (false: it had been shut down before).
+    pub first: bool,
+}
+
+fn shutdown(shared: &Arc<Shared>, deadline: Option<Instant>) -> ShutdownReport {
+    let first = shared.gate.close();
+    let drained = shared.wait_quiescent(deadline);
+    if !drained {
+        // Past the deadline: dead-letter what is queued; give running handlers a moment.
+        shared.abandon.store(true, Ordering::Release);
+        shared.wait_quiescent(Some(Instant::now() + Duration::from_millis(100)));
+    }
+    shared.stopping.store(true, Ordering::Release);
+    shared.stop_threads();
+    let handles = std::mem::take(&mut *shared.threads.lock());
+    let mut joined = true;
+    let grace = deadline.map(|_| Instant::now() + Duration::from_millis(100));
+    for handle in handles {
+        if grace.is_some_and(|grace| Instant::now() >= grace) && !handle.is_finished() {
+            joined = false;
+            continue;
+        }
+        if handle.join().is_err() {
+            joined = false;
+        }
+    }
+    ShutdownReport {
+        drained,
+        joined,
+        first,
+    }
+}
+
+/// The actor runtime: a worker pool and dedicated threads.
+///
+/// Cheap to clone. Dropping the last handle shuts it down (drains every queued event and
+/// joins the threads; from one of its own threads it only closes the gate, and the
+/// threads stop themselves once idle).
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::atomic::{AtomicU64, Ordering};
+/// use std::sync::Arc;
+/// use ventus::{Actors, Emitter, Linker, Runtime};
+///
+/// let runtime = Runtime::builder().workers(2).build().unwrap();
+/// let linker = Linker::new();
+/// let sum = Arc::new(AtomicU64::new(0));
+/// let s = sum.clone();
+/// let _sub = linker.on::<u64>().call(move |n: &u64| { s.fetch_add(*n, Ordering::Relaxed); }).unwrap();
+/// let emitter = Emitter::new(&linker, Actors::new(&runtime));
+/// for n in 1..=100u64 {
+///     emitter.emit(n).unwrap();
+/// }
+/// runtime.wait_idle().unwrap();
+/// assert_eq!(sum.load(Ordering::Relaxed), 5050);
+/// runtime.shutdown();
+/// ```
+#[derive(Clone)]
+pub struct Runtime {
+    owner: Arc<Owner>,
+}
+
+impl fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let shared = &self.owner.shared;
+        f.debug_struct("Runtime")
+            .field("name", &shared.name)
+            .field("workers", &shared.workers)
+            .field("closed", &shared.gate.is_closed())
+            .finish()
+    }
+}
+
+impl Default for Runtime {
+    /// The process-wide default runtime, started on first use (workers: the number of
+    /// cores). It lives until the process ends: call [`shutdown_default`](crate::shutdown_default)
+    /// before `main` returns to drain it.
+    fn default() -> Self {
+        default_runtime().clone()
+    }
+}
+
+fn default_runtime() -> &'static Runtime {
+    static DEFAULT: OnceLock<Runtime> = OnceLock::new();
+    DEFAULT.get_or_init(|| {
+        Runtime::builder()
+            .name("ventus-default")
+            .build()
+            .expect("the default runtime's configuration is valid")
+    })
+}
+
+/// Drains and stops the default runtime (if it was started): every queued event is
+/// handled and its threads are joined. Emits to it afterwards are refused with
+/// `EmitError::Shutdown`.
+pub fn shutdown_default() {
+    // Only if someone started it: never start it just to stop it.
+    if DEFAULT_STARTED.load(StaticOrdering::Acquire) != 0 {
+        default_runtime().shutdown();
+    }
+}
+
+static DEFAULT_STARTED: crate::sync::statics::AtomicU8 = crate::sync::statics::AtomicU8::new(0);
+
+impl Runtime {
+    /// A builder.
+    pub fn builder() -> RuntimeBuilder {
+        RuntimeBuilder::default()
+    }
+
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.owner.shared
+    }
+
+    /// The runtime's name (its threads are named `NAME-worker-N`, `NAME-dedicated-N`).
+    pub fn name(&self) -> &str {
+        &self.owner.shared.name
+    }
+
+    /// Refuses new external emits, handles every queued event (emits made by handlers
+    /// during the drain are accepted, so chains complete), then stops and joins every
+    /// thread. From one of the runtime's own threads it only closes the gate (a thread
+    /// never joins itself) and the threads stop once idle.
+    pub fn shutdown(&self) -> ShutdownReport {
+        if current_runtime() == self.owner.shared.id {
+            let first = !self.owner.shared.gate.is_closed();
+            detach(&self.owner.shared);
+            return ShutdownReport {
+                drained: false,
+                joined: false,
+                first,
+            };
+        }
+        shutdown(&self.owner.shared, None)
+    }
+
+    /// Like [`shutdown`](Self::shutdown), waiting at most `timeout` for the drain: what is
+    /// still queued then is reported per subscription to the dead letters
+    /// (`LeftAtShutdown`). `Duration::MAX` waits forever.
+    pub fn shutdown_timeout(&self, timeout: Duration) -> ShutdownReport {
+        if current_runtime() == self.owner.shared.id {
+            return self.shutdown();
+        }
+        shutdown(&self.owner.shared, Instant::now().checked_add(timeout))
+    }
+
+    /// Whether the runtime refuses external emits (shutting down or shut down).
+    pub fn is_shutdown(&self) -> bool {
+        self.owner.shared.gate.is_closed()
+    }
+
+    /// Waits until every scheduled run has finished (nested emits included).
+    ///
+    /// # Errors
+    ///
+    /// [`WouldDeadlock`] from one of the runtime's own threads (it would wait for itself).
+    pub fn wait_idle(&self) -> Result<(), WouldDeadlock> {
+        if current_runtime() == self.owner.shared.id {
+            return Err(WouldDeadlock);
+        }
+        self.owner.shared.wait_quiescent(None);
+        Ok(())
+    }
+
+    /// Like [`wait_idle`](Self::wait_idle), at most `timeout`; `Ok(true)` if idle.
+    ///
+    /// # Errors
+    ///
+    /// [`WouldDeadlock`] from one of the runtime's own threads.
+    pub fn wait_idle_timeout(&self, timeout: Duration) -> Result<bool, WouldDeadlock> {
+        if current_runtime() == self.owner.shared.id {
+            return Err(WouldDeadlock);
+        }
+        Ok(self
+            .owner
+            .shared
+            .wait_quiescent(Instant::now().checked_add(timeout)))
+    }
+
+    /// A snapshot of the runtime's counters.
+    pub fn stats(&self) -> RuntimeStats {
+        let shared = &self.owner.shared;
+        RuntimeStats {
+            workers: shared.workers,
+            threads: shared.live_threads.load(Ordering::Relaxed),
+            run_queue: shared.queue.len(),
+            outstanding: shared.outstanding.load(Ordering::Relaxed),
+            runs: shared.stats.runs.load(Ordering::Relaxed),
+            reschedules: shared.stats.reschedules.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// A runtime's counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RuntimeStats {
+    /// Worker threads in the pool.
+    pub workers: usize,
+    /// Threads alive (workers and dedicated).
+    pub threads: usize,
+    /// Subscriptions waiting in the run queue.
+    pub run_queue: usize,
+    /// Scheduled runs not finished.
+    pub outstanding: usize,
+    /// Batches run by the pool.
+    pub runs: u64,
+    /// Batches that left events behind and were rescheduled (a subscription gave others a
+    /// turn).
+    pub reschedules: u64,
+}
+
+/// Configures a [`Runtime`].
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct RuntimeBuilder {
+    workers: Option<usize>,
+    batch: usize,
+    name: String,
+    stack_size: Option<usize>,
+    max_threads: usize,
+}
+
+impl Default for RuntimeBuilder {
+    fn default() -> Self {
+        Self {
+            workers: None,
+            batch: DEFAULT_BATCH,
+            name: "ventus".into(),
+            stack_size: None,
+            max_threads: 4096,
+        }
+    }
+}
+
+impl RuntimeBuilder {
+    /// Worker threads in the pool (at least 1; default: the number of cores).
+    pub fn workers(mut self, workers: usize) -> Self {
+        self.workers = Some(workers);
+        self
+    }
+
+    /// Events a worker runs for one subscription before giving others a turn (at least 1;
+    /// default [`DEFAULT_BATCH`]).
+    pub fn batch(mut self, batch: usize) -> Self {
+        self.batch = batch;
+        self
+    }
+
+    /// The prefix of the threads' names (default `"ventus"`).
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// The threads' stack size in bytes (default: std's).
+    pub fn stack_size(mut self, bytes: usize) -> Self {
+        self.stack_size = Some(bytes);
+        self
+    }
+
+    /// The most threads (workers and dedicated) the runtime may run at once (default
+    /// 4096): a dedicated subscription past it is refused with
+    /// [`SubscribeError::Spawn`](crate::SubscribeError::Spawn).
+    pub fn max_threads(mut self, max: usize) -> Self {
+        self.max_threads = max;
+        self
+    }
+
+    /// Starts the runtime.
+    ///
+    /// # Errors
+    ///
+    /// [`BuildError::ZeroWorkers`] / [`BuildError::ZeroBatch`]; [`BuildError::Spawn`] when
+    /// a worker thread cannot be started (or `max_threads` is below `workers`).
+    pub fn build(self) -> Result<Runtime, BuildError> {
+        static IDS: StaticU64 = StaticU64::new(1);
+        let workers = self
+            .workers
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |cores| cores.get()));
+        if workers == 0 {
+            return Err(BuildError::ZeroWorkers);
+        }
+        if self.batch == 0 {
+            return Err(BuildError::ZeroBatch);
+        }
+        let shared = Arc::new(Shared {
+            id: IDS.fetch_add(1, StaticOrdering::Relaxed),
+            name: self.name,
+            workers,
+            batch: self.batch,
+            stack_size: self.stack_size,
+            max_threads: self.max_threads,
+            queue: RunQueue::new(),
+            gate: Gate::new(),
+            outstanding: AtomicUsize::new(0),
+            idle_lock: Mutex::new(()),
+            idle: Condvar::new(),
+            abandon: AtomicBool::new(false),
+            stopping: AtomicBool::new(false),
+            threads: Mutex::new(Vec::new()),
+            live_threads: AtomicUsize::new(0),
+            dedicated: Mutex::new(Vec::new()),
+            stats: PoolStats::default(),
+        });
+        let owner = Arc::new(Owner {
+            shared: shared.clone(),
+        });
+        for index in 0..workers {
+            let worker = shared.clone();
+            if let Err(error) = shared.spawn(&format!("worker-{index}"), move || worker.worker()) {
+                // Dropping `owner` stops the workers already started.
+                drop(owner);
+                return Err(BuildError::Spawn(match error {
+                    SpawnError::TooManyThreads(max) => {
+                        format!("max_threads ({max}) is below workers")
+                    }
+                    SpawnError::Io(error) => error,
+                }));
+            }
+        }
+        if shared.name == "ventus-default" {
+            DEFAULT_STARTED.store(1, StaticOrdering::Release);
+        }
+        Ok(Runtime { owner })
+    }
+}
