@@ -4,8 +4,6 @@
 use std::error::Error;
 use std::fmt;
 
-use crate::subscription::SubscriptionId;
-
 /// A boxed error, as handlers' `Err` values are carried in [`Failure::Handler`].
 pub type BoxError = Box<dyn Error + Send + Sync + 'static>;
 
@@ -144,11 +142,10 @@ impl fmt::Display for Refusal {
 /// Why an emission reached no subscription. Every variant gives the event back.
 #[non_exhaustive]
 pub enum EmitError<T> {
-    /// Every matching subscription refused the event (see [`Delivery::refused`] for the
-    /// per-subscription reasons, repeated here).
-    ///
-    /// [`Delivery::refused`]: crate::Delivery::refused
-    Full(T, Vec<(SubscriptionId, Refusal)>),
+    /// Every matching subscription refused the event: their mailboxes were full (each
+    /// refusal is counted in the subscription's stats; `DropNewest` ones are also dead
+    /// letters, without payload since the event comes back here).
+    Full(T),
     /// The runtime behind the strategy is shutting down.
     Shutdown(T),
     /// Inline emissions nested deeper than the limit (64): a handler chain that would
@@ -164,7 +161,7 @@ impl<T> EmitError<T> {
     /// The event, given back.
     pub fn into_inner(self) -> T {
         match self {
-            EmitError::Full(event, _)
+            EmitError::Full(event)
             | EmitError::Shutdown(event)
             | EmitError::TooDeep(event)
             | EmitError::EmptyName(event)
@@ -175,7 +172,7 @@ impl<T> EmitError<T> {
     /// The event, by reference.
     pub fn event(&self) -> &T {
         match self {
-            EmitError::Full(event, _)
+            EmitError::Full(event)
             | EmitError::Shutdown(event)
             | EmitError::TooDeep(event)
             | EmitError::EmptyName(event)
@@ -185,7 +182,7 @@ impl<T> EmitError<T> {
 
     fn describe(&self) -> &'static str {
         match self {
-            EmitError::Full(..) => "every subscription refused the event",
+            EmitError::Full(_) => "every subscription refused the event",
             EmitError::Shutdown(_) => "the runtime is shutting down",
             EmitError::TooDeep(_) => "inline emissions nested too deep",
             EmitError::EmptyName(_) => "event names cannot be empty",
@@ -197,9 +194,7 @@ impl<T> EmitError<T> {
 impl<T> fmt::Debug for EmitError<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let name = match self {
-            EmitError::Full(_, refused) => {
-                return f.debug_tuple("Full").field(&"..").field(refused).finish();
-            }
+            EmitError::Full(_) => "Full",
             EmitError::Shutdown(_) => "Shutdown",
             EmitError::TooDeep(_) => "TooDeep",
             EmitError::EmptyName(_) => "EmptyName",
@@ -223,7 +218,7 @@ impl<T> Error for EmitError<T> {}
 #[non_exhaustive]
 pub enum DispatchError {
     /// Every matching subscription refused the event.
-    Full(Vec<(SubscriptionId, Refusal)>),
+    Full,
     /// The runtime is shutting down.
     Shutdown,
     /// Inline nesting past the limit.
@@ -235,7 +230,7 @@ pub enum DispatchError {
 impl fmt::Display for DispatchError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            DispatchError::Full(_) => f.write_str("every subscription refused the event"),
+            DispatchError::Full => f.write_str("every subscription refused the event"),
             DispatchError::Shutdown => f.write_str("the runtime is shutting down"),
             DispatchError::TooDeep => f.write_str("inline emissions nested too deep"),
             DispatchError::WouldDeadlock => f.write_str("the emit would wait on its own handler"),

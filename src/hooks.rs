@@ -239,8 +239,21 @@ impl Hooks {
         }
     }
 
-    /// Reports an error: to the hook, or one line on stderr.
+    /// Reports an error: to the hook, or one line on stderr. Never unwinds (a report may
+    /// hold user values whose `Display` or `Drop` panic).
     pub(crate) fn error(&self, report: ErrorReport) {
+        let result =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.error_inner(report)));
+        if let Err(panic) = result {
+            let message = crate::subscription::caught_message(panic);
+            eprintln!(
+                "ventus [{}]: reporting an error panicked: {message}",
+                self.name
+            );
+        }
+    }
+
+    fn error_inner(&self, report: ErrorReport) {
         match &self.error {
             Some(hook) => {
                 let hook = hook.clone();
@@ -309,9 +322,14 @@ impl Hooks {
     /// Writes one debug line to the sink.
     pub(crate) fn debug_line(&self, message: fmt::Arguments<'_>) {
         let message = message.to_string();
-        match &self.debug_sink {
-            Some(sink) => sink(&self.name, &message),
-            None => default_debug_sink(&self.name, &message),
+        let result =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match &self.debug_sink {
+                Some(sink) => sink(&self.name, &message),
+                None => default_debug_sink(&self.name, &message),
+            }));
+        if let Err(panic) = result {
+            let panic = crate::subscription::caught_message(panic);
+            eprintln!("ventus [{}]: the debug sink panicked: {panic}", self.name);
         }
     }
 }

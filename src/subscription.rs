@@ -18,7 +18,8 @@ use crate::event::{
 use crate::hooks::{DeadLetter, DeadLetterReason, DeadPayload, ErrorReport, Hooks, panic_message};
 use crate::linker::LinkerInner;
 use crate::sync::{
-    Arc, AtomicU8, AtomicU64, AtomicUsize, Backoff, Mailbox, Mutex, Ordering, Weak, thread_local,
+    Arc, AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Backoff, Mailbox, Mutex, Ordering, Weak,
+    thread_local,
 };
 
 /// A subscription's id: unique within its linker, increasing in subscription order.
@@ -76,6 +77,7 @@ pub(crate) struct SubStats {
     succeeded: AtomicU64,
     failed: AtomicU64,
     panicked: AtomicU64,
+    callback_panics: AtomicU64,
     discarded: AtomicU64,
     refused: AtomicU64,
     dropped: AtomicU64,
@@ -100,6 +102,8 @@ pub struct SubscriptionStats {
     pub failed: u64,
     /// Invocations that panicked.
     pub panicked: u64,
+    /// Success or failure callbacks that panicked (caught, and sent to the error hook).
+    pub callback_panics: u64,
     /// Queued events discarded because the subscription was unsubscribed first.
     pub discarded: u64,
     /// Emissions refused with [`Refusal::Full`].
@@ -279,11 +283,11 @@ pub(crate) fn workflow<V: 'static>(
             let result = catch_unwind(AssertUnwindSafe(|| callback(value)));
             match result {
                 Ok(()) => Step::Succeeded,
-                Err(panic) => Step::SuccessPanicked(panic_message(&*panic)),
+                Err(panic) => Step::SuccessPanicked(caught_message(panic)),
             }
         }
         Ok(Err(error)) => Step::Failed(Failure::Handler(error)),
-        Err(panic) => Step::Failed(Failure::Panic(panic_message(&*panic))),
+        Err(panic) => Step::Failed(Failure::Panic(caught_message(panic))),
     }
 }
 
@@ -461,8 +465,9 @@ pub(crate) trait Core: Send + Sync + 'static {
     ) -> Result<bool, Refusal>;
 
     /// Runs at most `max` queued events (the caller owns the run). `true`: more remain and
-    /// the caller must run or reschedule it again.
-    fn run_batch(&self, common: &SubCommon, max: usize) -> bool;
+    /// the caller must run or reschedule it again. Once `abandon` is raised, the events not
+    /// started yet become dead letters (`LeftAtShutdown`) instead.
+    fn run_batch(&self, common: &SubCommon, max: usize, abandon: &AtomicBool) -> bool;
 
     /// Dead-letters everything queued until the subscription is idle (the caller owns the
     /// run).
@@ -470,6 +475,9 @@ pub(crate) trait Core: Send + Sync + 'static {
 
     /// Waits until no invocation is running.
     fn wait_not_running(&self);
+
+    /// Whether no invocation is running (never waits).
+    fn try_wait_not_running(&self) -> bool;
 }
 
 /// The runner's release: gives back `done` events; returns how many are still pending
@@ -514,7 +522,7 @@ impl<M: Message> MailboxCore<M> {
         let mut done = 0usize;
         if let Some(view) = first {
             if common.may_start() {
-                let step = (state.run)(view);
+                let step = run_caught(&mut state.run, view);
                 finish(common, &mut state.on_failure, step);
             } else {
                 // Unsubscribed since the emitter looked: the emitter keeps the event (it may
@@ -542,6 +550,35 @@ impl<M: Message> MailboxCore<M> {
                 sync_yield();
             }
         }
+    }
+
+    /// Pops up to `count` messages and sends them to the dead letters; returns how many it
+    /// popped.
+    fn dead_letter_queued(
+        &self,
+        common: &SubCommon,
+        count: usize,
+        reason: DeadLetterReason,
+    ) -> usize {
+        let wants = common.hooks.wants_dead_letters();
+        let mut done = 0;
+        for _ in 0..count {
+            let Some(message) = self.mailbox.pop() else {
+                break;
+            };
+            done += 1;
+            let result = catch_unwind(AssertUnwindSafe(|| {
+                let (key, payload) = message.into_dead(wants);
+                common.dead_letter(|| key, payload, reason);
+            }));
+            if let Err(panic) = result {
+                common.hooks.error(ErrorReport::PayloadDropPanicked {
+                    subscription: Some(common.id),
+                    message: panic_message(&*panic),
+                });
+            }
+        }
+        done
     }
 
     /// Pops and runs up to `count` messages; returns how many it popped.
@@ -578,7 +615,7 @@ impl<M: Message> MailboxCore<M> {
             }
             return;
         }
-        let step = (state.run)(message.view());
+        let step = run_caught(&mut state.run, message.view());
         // A payload's Drop may panic: never let it unwind through the runner.
         if let Err(panic) = catch_unwind(AssertUnwindSafe(move || drop(message))) {
             common.hooks.error(ErrorReport::PayloadDropPanicked {
@@ -590,13 +627,44 @@ impl<M: Message> MailboxCore<M> {
     }
 }
 
-/// Counts an invocation's outcome and runs the failure side of the workflow.
+/// Runs the workflow closure. It catches the handler's panics itself; this catches what
+/// escapes around it (a success value or a panic payload whose `Drop` panics), so that no
+/// unwind ever crosses the pending-counter protocol.
+fn run_caught<M: Message>(run: &mut RunFn<M>, view: M::Ref<'_>) -> Step {
+    match catch_unwind(AssertUnwindSafe(|| run(view))) {
+        Ok(step) => step,
+        Err(panic) => Step::Failed(Failure::Panic(caught_message(panic))),
+    }
+}
+
+/// A panic's message; a payload whose own `Drop` panics is leaked rather than unwound.
+pub(crate) fn caught_message(panic: Box<dyn std::any::Any + Send>) -> String {
+    let message = panic_message(&*panic);
+    if let Err(again) = catch_unwind(AssertUnwindSafe(move || drop(panic))) {
+        std::mem::forget(again);
+    }
+    message
+}
+
+/// Counts an invocation's outcome and runs the failure side of the workflow; nothing in it
+/// unwinds into the runner.
 fn finish(common: &SubCommon, on_failure: &mut Option<FailureCallback>, step: Step) {
+    if let Err(panic) = catch_unwind(AssertUnwindSafe(|| finish_inner(common, on_failure, step))) {
+        let message = caught_message(panic);
+        eprintln!(
+            "ventus: subscription {}: a callback or hook panicked: {message}",
+            common.id
+        );
+    }
+}
+
+fn finish_inner(common: &SubCommon, on_failure: &mut Option<FailureCallback>, step: Step) {
     bump(&common.stats.invoked);
     match step {
         Step::Succeeded => bump(&common.stats.succeeded),
         Step::SuccessPanicked(message) => {
             bump(&common.stats.succeeded);
+            bump(&common.stats.callback_panics);
             common.hooks.error(ErrorReport::CallbackPanicked {
                 subscription: common.id,
                 callback: "success",
@@ -625,10 +693,11 @@ fn finish(common: &SubCommon, on_failure: &mut Option<FailureCallback>, step: St
                 }
             };
             if let Err(panic) = result {
+                bump(&common.stats.callback_panics);
                 common.hooks.error(ErrorReport::CallbackPanicked {
                     subscription: common.id,
                     callback: "failure",
-                    message: panic_message(&*panic),
+                    message: caught_message(panic),
                 });
             }
         }
@@ -657,7 +726,11 @@ impl<M: Message> Core for MailboxCore<M> {
             match M::borrow(carrier, common.wants_meta) {
                 Some(view) => self.run_owned(common, Some(view)),
                 None => {
-                    common.pending.fetch_sub(1, Ordering::Release);
+                    // No event to run (the emission was emptied): give the count back, and
+                    // run what others queued meanwhile.
+                    if release(common, 1) != 0 {
+                        self.run_owned(common, None);
+                    }
                 }
             }
             return Ok(());
@@ -701,46 +774,60 @@ impl<M: Message> Core for MailboxCore<M> {
         self.mailbox.push(message);
         // AcqRel: the push above is released to whoever runs the subscription; if we moved
         // the counter from 0, the caller is that runner (the previous one has finished).
-        Ok(common.pending.fetch_add(1, Ordering::AcqRel) == 0)
+        #[cfg(not(ventus_mutant = "enqueue_plain_load"))]
+        let owner = common.pending.fetch_add(1, Ordering::AcqRel) == 0;
+        // Mutant: "is it idle?" decided by a plain load before the increment, so a runner
+        // that releases in between strands the event.
+        #[cfg(ventus_mutant = "enqueue_plain_load")]
+        let owner = {
+            let idle = common.pending.load(Ordering::Acquire) == 0;
+            crate::sync::yield_now();
+            common.pending.fetch_add(1, Ordering::AcqRel);
+            idle
+        };
+        Ok(owner)
     }
 
-    fn run_batch(&self, common: &SubCommon, max: usize) -> bool {
+    fn run_batch(&self, common: &SubCommon, max: usize, abandon: &AtomicBool) -> bool {
         let mut state = self.run.lock();
         let _running = Running::enter(common.id);
         // Acquire: every push counted so far is visible.
         let queued = common.pending.load(Ordering::Acquire).min(max.max(1));
-        let done = self.run_queued(common, &mut state, queued);
+        let mut done = 0;
+        while done < queued {
+            if abandon.load(Ordering::Acquire) {
+                done += self.dead_letter_queued(
+                    common,
+                    queued - done,
+                    DeadLetterReason::LeftAtShutdown,
+                );
+                break;
+            }
+            let Some(message) = self.mailbox.pop() else {
+                debug_assert!(false, "a counted message was not in the mailbox");
+                break;
+            };
+            self.invoke(common, &mut state, message);
+            done += 1;
+        }
         release(common, done) != 0
     }
 
     fn abandon(&self, common: &SubCommon, reason: DeadLetterReason) {
         let _state = self.run.lock();
-        let wants = common.hooks.wants_dead_letters();
         let mut queued = common.pending.load(Ordering::Acquire);
         while queued != 0 {
-            let mut done = 0;
-            for _ in 0..queued {
-                let Some(message) = self.mailbox.pop() else {
-                    break;
-                };
-                done += 1;
-                let result = catch_unwind(AssertUnwindSafe(|| {
-                    let (key, payload) = message.into_dead(wants);
-                    common.dead_letter(|| key, payload, reason);
-                }));
-                if let Err(panic) = result {
-                    common.hooks.error(ErrorReport::PayloadDropPanicked {
-                        subscription: Some(common.id),
-                        message: panic_message(&*panic),
-                    });
-                }
-            }
+            let done = self.dead_letter_queued(common, queued, reason);
             queued = release(common, done);
         }
     }
 
     fn wait_not_running(&self) {
         drop(self.run.lock());
+    }
+
+    fn try_wait_not_running(&self) -> bool {
+        self.run.try_lock().is_some()
     }
 }
 
@@ -901,12 +988,23 @@ impl Subscription {
     /// # Errors
     ///
     /// [`WouldDeadlock`] when called from the subscription's own handler (it would wait
-    /// for itself); the subscription is not unsubscribed then.
+    /// for itself; the subscription is not unsubscribed then), or from another
+    /// subscription's handler while this one is running (two handlers waiting on each other
+    /// would deadlock; the subscription *is* unsubscribed then, only the wait is refused).
     pub fn unsubscribe_and_wait(&self) -> Result<bool, WouldDeadlock> {
         if running_here(self.id()) {
             return Err(WouldDeadlock);
         }
         let removed = self.unsubscribe();
+        if in_handler() {
+            // From another subscription's handler: never block on a running one (two
+            // handlers waiting on each other would deadlock). It is unsubscribed either way.
+            return if self.inner.core.try_wait_not_running() {
+                Ok(removed)
+            } else {
+                Err(WouldDeadlock)
+            };
+        }
         self.inner.core.wait_not_running();
         Ok(removed)
     }
@@ -928,6 +1026,7 @@ impl Subscription {
             succeeded: get(&stats.succeeded),
             failed: get(&stats.failed),
             panicked: get(&stats.panicked),
+            callback_panics: get(&stats.callback_panics),
             discarded: get(&stats.discarded),
             refused: get(&stats.refused),
             dropped: get(&stats.dropped),

@@ -61,6 +61,14 @@ impl<T> Mutex<T> {
             .lock()
             .unwrap_or_else(|poison| poison.into_inner())
     }
+
+    pub(crate) fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
+        match self.inner.try_lock() {
+            Ok(guard) => Some(guard),
+            Err(std::sync::TryLockError::Poisoned(poison)) => Some(poison.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        }
+    }
 }
 
 /// Yields to the scheduler (to loom's under `cfg(loom)`, so that spin loops are modelled).
@@ -292,6 +300,20 @@ pub(crate) mod thread {
         {
             let _ = (name, stack_size);
             Ok(loom::thread::spawn(body))
+        }
+    }
+
+    /// Whether the thread has finished (under loom: always treated as finished, so that
+    /// it is joined; loom has no clock for a grace period anyway).
+    pub(crate) fn is_finished(handle: &JoinHandle<()>) -> bool {
+        #[cfg(not(loom))]
+        {
+            handle.is_finished()
+        }
+        #[cfg(loom)]
+        {
+            let _ = handle;
+            true
         }
     }
 

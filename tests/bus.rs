@@ -995,7 +995,7 @@ fn a_refused_emission_is_in_the_result_and_the_rest_are_still_emitted() {
     // Solo: nobody took it, so the error gives the event back.
     assert!(matches!(
         &solos.outcomes[0],
-        EmitOutcome::NotEmitted(EmitError::Full(Solo(9), _))
+        EmitOutcome::NotEmitted(EmitError::Full(Solo(9)))
     ));
     assert_eq!(solos.into_events(), [Solo(9)]);
 }

@@ -368,7 +368,7 @@ fn full_mailbox_policies() {
                         r.lock()
                             .unwrap()
                             .push(e.emit(Job(i)).map_err(|err| match err {
-                                EmitError::Full(_, refused) => refused[0].1,
+                                EmitError::Full(job) => job.0,
                                 other => panic!("unexpected {other:?}"),
                             }));
                     }
@@ -379,7 +379,9 @@ fn full_mailbox_policies() {
         let results = results.lock().unwrap().clone();
         // Pending counts the running event too: one more fits, then the bound holds.
         assert!(results[0].is_ok(), "{policy:?}: {results:?}");
-        assert_eq!(results[2], Err(expect), "{policy:?}");
+        // The refused event comes back in the error.
+        assert_eq!(results[1], Err(2), "{policy:?}");
+        assert_eq!(results[2], Err(3), "{policy:?}");
         let stats = sub.stats();
         if expect == Refusal::Dropped {
             assert_eq!(stats.dropped, 2);
@@ -634,4 +636,119 @@ fn emit_errors_debug_without_t_debug() {
     assert_eq!(format!("{error:?}"), "TooDeep(\"..\")");
     assert!(error.to_string().contains("too deep"));
     assert!(matches!(error.into_inner(), Opaque));
+}
+
+struct Bomb;
+impl Drop for Bomb {
+    fn drop(&mut self) {
+        panic!("bomb");
+    }
+}
+
+#[test]
+fn a_panic_around_the_handler_never_wedges_the_subscription() {
+    let errors = log();
+    let linker = linker_with_errors(&errors);
+    let runs = Arc::new(AtomicUsize::new(0));
+    let r = runs.clone();
+    // The handler's Ok value panics when dropped (there is no success callback to take it).
+    let sub = linker
+        .on::<u8>()
+        .call(move |_: &u8| {
+            r.fetch_add(1, Ordering::SeqCst);
+            Ok::<_, Oops>(Bomb)
+        })
+        .unwrap();
+    let emitter = Emitter::inline(&linker);
+    for n in 0..3u8 {
+        assert_eq!(emitter.emit(n).unwrap().delivered, 1);
+    }
+    assert_eq!(runs.load(Ordering::SeqCst), 3);
+    assert_eq!(sub.stats().queued, 0);
+    assert_eq!(sub.stats().panicked, 3);
+}
+
+#[test]
+fn an_unwanted_payload_whose_drop_panics_does_not_reach_the_caller() {
+    let errors = log();
+    let linker = linker_with_errors(&errors);
+    let drops = Arc::new(AtomicUsize::new(0));
+    let delivery = Emitter::inline(&linker)
+        .emit(PanicOnDrop(drops.clone()))
+        .unwrap();
+    assert_eq!(delivery.delivered, 0);
+    assert_eq!(drops.load(Ordering::SeqCst), 1);
+    assert!(entries(&errors)[0].contains("Drop panicked"));
+}
+
+#[test]
+fn a_panicking_debug_sink_loses_no_once_subscription() {
+    let ran = Arc::new(AtomicUsize::new(0));
+    let linker = Linker::builder()
+        .debug(true)
+        .debug_sink(|_, _| panic!("sink"))
+        .build()
+        .unwrap();
+    let r = ran.clone();
+    let _once = linker
+        .on::<u8>()
+        .once()
+        .call(move |_: &u8| {
+            r.fetch_add(1, Ordering::SeqCst);
+        })
+        .unwrap();
+    assert_eq!(Emitter::inline(&linker).emit(1u8).unwrap().delivered, 1);
+    assert_eq!(ran.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn inline_emits_from_four_threads_run_exactly_once_and_never_overlap() {
+    let linker = Linker::new();
+    let inside = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (count, sum) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let (i, c, s) = (inside.clone(), count.clone(), sum.clone());
+    let _sub = linker
+        .on::<usize>()
+        .call(move |n: &usize| {
+            assert!(!i.swap(true, Ordering::SeqCst), "two invocations at once");
+            c.fetch_add(1, Ordering::SeqCst);
+            s.fetch_add(*n, Ordering::SeqCst);
+            i.store(false, Ordering::SeqCst);
+        })
+        .unwrap();
+    std::thread::scope(|scope| {
+        for _ in 0..4 {
+            let emitter = Emitter::inline(&linker);
+            scope.spawn(move || {
+                for n in 1..=10_000usize {
+                    assert_eq!(emitter.emit(n).unwrap().delivered, 1);
+                }
+            });
+        }
+    });
+    // An emit that found the subscription running elsewhere queued its event for that
+    // runner: every event ran before the last emit returned.
+    assert_eq!(count.load(Ordering::SeqCst), 40_000);
+    assert_eq!(sum.load(Ordering::SeqCst), 4 * 10_000 * 10_001 / 2);
+}
+
+#[test]
+fn remove_event_discards_what_is_queued() {
+    let linker = Linker::new();
+    let emitter = Emitter::inline(&linker);
+    let ran = log();
+    let (e, r, l) = (emitter.clone(), ran.clone(), linker.clone());
+    let _sub = linker
+        .on::<Job>()
+        .call(move |job: &Job| {
+            push(&r, job.0.to_string());
+            if job.0 == 0 {
+                assert_eq!(e.emit(Job(1)).unwrap().delivered, 1);
+                assert!(l.remove_event(&EventKey::of::<Job>()));
+            }
+        })
+        .unwrap();
+    assert_eq!(emitter.emit(Job(0)).unwrap().delivered, 1);
+    assert_eq!(entries(&ran), vec!["0"]);
+    assert_eq!(linker.dead_letter_counts().discarded_after_unsubscribe, 1);
 }

@@ -94,7 +94,7 @@ fn run(sub: SubArc, waker: Arc<Waker>, runtime: Arc<Shared>, spin: Spin) {
             if runtime.abandoning() {
                 sub.core.abandon(common, DeadLetterReason::LeftAtShutdown);
             } else {
-                while sub.core.run_batch(common, runtime.batch) {}
+                while sub.core.run_batch(common, runtime.batch, &runtime.abandon) {}
             }
             runtime.finished();
             backoff.reset();

@@ -51,8 +51,14 @@ pub enum Spin {
     Forever,
 }
 
+// The id of the runtime whose worker or dedicated thread this is (0: none). loom's
+// `thread_local!` takes no `const` blocks.
+#[cfg(not(loom))]
 thread_local! {
-    // The id of the runtime whose worker or dedicated thread this is (0: none).
+    static CURRENT: Cell<u64> = const { Cell::new(0) };
+}
+#[cfg(loom)]
+thread_local! {
     static CURRENT: Cell<u64> = Cell::new(0);
 }
 
@@ -85,7 +91,7 @@ pub(crate) struct Shared {
     idle_lock: Mutex<()>,
     idle: Condvar,
     /// Past a shutdown deadline: queued events become dead letters instead of running.
-    abandon: AtomicBool,
+    pub(crate) abandon: AtomicBool,
     /// The pool and the dedicated threads are told to stop once quiescent.
     stopping: AtomicBool,
     threads: Mutex<Vec<thread::JoinHandle<()>>>,
@@ -214,7 +220,7 @@ impl Shared {
                         false
                     } else {
                         self.stats.runs.fetch_add(1, Ordering::Relaxed);
-                        sub.core.run_batch(&sub.common, self.batch)
+                        sub.core.run_batch(&sub.common, self.batch, &self.abandon)
                     };
                     if more {
                         self.stats.reschedules.fetch_add(1, Ordering::Relaxed);
@@ -297,11 +303,23 @@ fn shutdown(shared: &Arc<Shared>, deadline: Option<Instant>) -> ShutdownReport {
     shared.stop_threads();
     let handles = std::mem::take(&mut *shared.threads.lock());
     let mut joined = true;
+    // With a deadline, a thread still busy after a short grace (a handler that does not
+    // return) is left to finish on its own rather than joined.
     let grace = deadline.map(|_| Instant::now() + Duration::from_millis(100));
     for handle in handles {
-        if grace.is_some_and(|grace| Instant::now() >= grace) && !handle.is_finished() {
-            joined = false;
-            continue;
+        if let Some(grace) = grace {
+            let backoff = crate::sync::Backoff::new();
+            while !thread::is_finished(&handle) && Instant::now() < grace {
+                if backoff.is_completed() {
+                    thread::park_timeout(Duration::from_millis(1));
+                } else {
+                    backoff.snooze();
+                }
+            }
+            if !thread::is_finished(&handle) {
+                joined = false;
+                continue;
+            }
         }
         if handle.join().is_err() {
             joined = false;

@@ -266,6 +266,10 @@ impl<'a> Emission<'a> {
     }
 
     fn deliver(&mut self, pool: Option<&Arc<actor::Shared>>) -> Result<Delivery, DispatchError> {
+        if self.carrier.shared.is_none() && self.carrier.slot.payload().is_none() {
+            // Already delivered or deferred: nothing to deliver (and no once claim).
+            return Ok(Delivery::default());
+        }
         let ctx = DeliverCtx {
             no_wait: self.no_wait || in_handler() || current_runtime() != 0,
         };
@@ -348,7 +352,7 @@ impl<'a> Emission<'a> {
         if delivery.delivered == 0 && !delivery.refused.is_empty() {
             self.carrier.unshare();
             if self.carrier.slot.payload().is_some() {
-                return Err(DispatchError::Full(delivery.refused));
+                return Err(DispatchError::Full);
             }
         }
         // Handlers that ran on this stack borrowed the event; what is left is dropped here
@@ -592,10 +596,25 @@ impl Emitter {
         let result = self.strategy.dispatch(&mut emission);
         drop(emission);
         match result {
-            Ok(delivery) => Ok(delivery),
+            Ok(delivery) => {
+                // An event nobody took is dropped here; its Drop must not unwind into the
+                // caller of `emit`.
+                if slot.is_some() {
+                    if let Err(panic) = catch_unwind(AssertUnwindSafe(move || drop(slot))) {
+                        self.linker
+                            .inner
+                            .hooks
+                            .error(ErrorReport::PayloadDropPanicked {
+                                subscription: None,
+                                message: crate::subscription::caught_message(panic),
+                            });
+                    }
+                }
+                Ok(delivery)
+            }
             Err(error) => match slot.take() {
                 Some(event) => Err(match error {
-                    DispatchError::Full(refused) => EmitError::Full(event, refused),
+                    DispatchError::Full => EmitError::Full(event),
                     DispatchError::Shutdown => EmitError::Shutdown(event),
                     DispatchError::TooDeep => EmitError::TooDeep(event),
                     DispatchError::WouldDeadlock => EmitError::WouldDeadlock(event),
