@@ -5,7 +5,41 @@ use std::any::Any;
 use std::time::Instant;
 
 use crate::event::{EventId, EventKey, MsgMeta, TypeKey};
-use crate::sync::Arc;
+use crate::sync::{Arc, Condvar, Mutex};
+
+/// Counts the queued invocations an inline emit waits for (deliveries to dedicated
+/// threads); each queued message holds one [`Completion`].
+#[derive(Default)]
+pub(crate) struct Latch {
+    count: Mutex<usize>,
+    zero: Condvar,
+}
+
+impl Latch {
+    /// Waits until every completion was released.
+    pub(crate) fn wait(&self) {
+        let mut count = self.count.lock();
+        while *count != 0 {
+            count = self
+                .zero
+                .wait_timeout(count, std::time::Duration::from_millis(100));
+        }
+    }
+}
+
+/// Released when dropped: after the message's invocation, or when it is discarded or
+/// dead-lettered instead.
+pub(crate) struct Completion(Arc<Latch>);
+
+impl Drop for Completion {
+    fn drop(&mut self) {
+        let mut count = self.0.count.lock();
+        *count -= 1;
+        if *count == 0 {
+            self.0.zero.notify_all();
+        }
+    }
+}
 
 /// An event in the emitter's hands: `Option<T>` behind a trait object, so that the
 /// (object-safe) strategy and the subscriptions can move it without knowing `T`.
@@ -91,6 +125,9 @@ pub(crate) struct Carrier<'a> {
     pub(crate) key: EmitKey<'a>,
     meta: Option<MsgMeta>,
     key_cache: Option<EventKey>,
+    /// Set while delivering to a recipient whose invocation the emit waits for.
+    pub(crate) wait_for_it: bool,
+    pub(crate) latch: Option<Arc<Latch>>,
 }
 
 impl<'a> Carrier<'a> {
@@ -101,6 +138,8 @@ impl<'a> Carrier<'a> {
             key,
             meta: None,
             key_cache: None,
+            wait_for_it: false,
+            latch: None,
         }
     }
 
@@ -141,6 +180,16 @@ impl<'a> Carrier<'a> {
             id: EventId::next(),
             at: Instant::now(),
         })
+    }
+
+    /// A completion for the message being built, if the emit waits for its invocation.
+    pub(crate) fn completion(&mut self) -> Option<Completion> {
+        if !self.wait_for_it {
+            return None;
+        }
+        let latch = self.latch.get_or_insert_with(Default::default).clone();
+        *latch.count.lock() += 1;
+        Some(Completion(latch))
     }
 
     /// Makes the event's `EventKey` once per emission (dynamic subscriptions need it).

@@ -296,6 +296,10 @@ impl DynPayload {
 pub(crate) struct TypedMsg<T> {
     pub(crate) payload: Payload<T>,
     pub(crate) meta: Option<MsgMeta>,
+    /// Released when the message is dropped, after its invocation (an inline emit waits
+    /// for a dedicated thread's invocation this way).
+    #[allow(dead_code)]
+    pub(crate) done: Option<crate::carrier::Completion>,
 }
 
 /// A message in a dynamic (named, `Any` or multi-key) mailbox.
@@ -304,4 +308,8 @@ pub(crate) struct Envelope {
     pub(crate) type_name: &'static str,
     pub(crate) payload: DynPayload,
     pub(crate) meta: Option<MsgMeta>,
+    /// Released when the message is dropped, after its invocation (an inline emit waits
+    /// for a dedicated thread's invocation this way).
+    #[allow(dead_code)]
+    pub(crate) done: Option<crate::carrier::Completion>,
 }

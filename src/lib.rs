@@ -20,8 +20,8 @@ mod subscription;
 mod sync;
 
 pub use actor::{
-    DEFAULT_BATCH, Placement, Runtime, RuntimeBuilder, RuntimeStats, ShutdownReport, Spin,
-    shutdown_default,
+    DEFAULT_BATCH, DEFAULT_LINGER, DEFAULT_POLL, Placement, Runtime, RuntimeBuilder, RuntimeStats,
+    ShutdownReport, Spin, shutdown_default,
 };
 pub use emitter::{Actors, DeferredEmission, Delivery, Emission, Emitter, Inline, Strategy};
 pub use error::{
@@ -38,6 +38,6 @@ pub use linker::{
     SubscribeBuilder, SuccessCallback, Typed, WithSuccess,
 };
 pub use subscription::{
-    DEFAULT_CAPACITY, MAX_DEPTH, Policy, Subscription, SubscriptionGuard, SubscriptionId,
+    DEFAULT_CAPACITY, MAX_DEPTH, OnPanic, Policy, Subscription, SubscriptionGuard, SubscriptionId,
     SubscriptionStats,
 };

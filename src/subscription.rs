@@ -58,6 +58,18 @@ pub enum Policy {
     Fail,
 }
 
+/// What happens to a subscription whose handler panicked (after the panic went to its
+/// failure callback).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum OnPanic {
+    /// Keep the subscription (the default).
+    #[default]
+    Continue,
+    /// Unsubscribe it: queued events are discarded as dead letters.
+    Unsubscribe,
+}
+
 /// The default mailbox capacity (a bound on queued events, not a preallocation).
 pub const DEFAULT_CAPACITY: usize = 4096;
 
@@ -126,6 +138,7 @@ pub(crate) struct SubCommon {
     pub(crate) capacity: usize,
     pub(crate) policy: Policy,
     pub(crate) wants_meta: bool,
+    pub(crate) on_panic: OnPanic,
     pub(crate) linker: Weak<LinkerInner>,
     pub(crate) hooks: Arc<Hooks>,
     pub(crate) stats: SubStats,
@@ -368,7 +381,12 @@ impl<T: Send + Sync + 'static> Message for TypedMsg<T> {
             Payload::Shared(carrier.take_shared(last)?.downcast::<T>().ok()?)
         };
         let meta = if meta { Some(carrier.meta()) } else { None };
-        Some(TypedMsg { payload, meta })
+        let done = carrier.completion();
+        Some(TypedMsg {
+            payload,
+            meta,
+            done,
+        })
     }
 
     fn into_dead(self, wants_payload: bool) -> (EventKey, Option<DynPayload>) {
@@ -422,7 +440,9 @@ impl Message for Envelope {
         };
         let meta = if meta { Some(carrier.meta()) } else { None };
         carrier.cache_key();
+        let done = carrier.completion();
         Some(Envelope {
+            done,
             key: carrier.cached_key()?.clone(),
             type_name,
             payload,
@@ -466,8 +486,15 @@ pub(crate) trait Core: Send + Sync + 'static {
 
     /// Runs at most `max` queued events (the caller owns the run). `true`: more remain and
     /// the caller must run or reschedule it again. Once `abandon` is raised, the events not
-    /// started yet become dead letters (`LeftAtShutdown`) instead.
-    fn run_batch(&self, common: &SubCommon, max: usize, abandon: &AtomicBool) -> bool;
+    /// started yet become dead letters (`LeftAtShutdown`) instead. Having run everything
+    /// counted, it lingers up to `linger` for more before it releases the subscription.
+    fn run_batch(
+        &self,
+        common: &SubCommon,
+        max: usize,
+        abandon: &AtomicBool,
+        linger: std::time::Duration,
+    ) -> bool;
 
     /// Dead-letters everything queued until the subscription is idle (the caller owns the
     /// run).
@@ -674,6 +701,11 @@ fn finish_inner(common: &SubCommon, on_failure: &mut Option<FailureCallback>, st
         Step::Failed(failure) => {
             if matches!(failure, Failure::Panic(_)) {
                 bump(&common.stats.panicked);
+                if common.on_panic == OnPanic::Unsubscribe && common.retire() {
+                    if let Some(linker) = common.linker.upgrade() {
+                        linker.unregister(&[common.id], "its handler panicked");
+                    }
+                }
             } else {
                 bump(&common.stats.failed);
             }
@@ -788,27 +820,56 @@ impl<M: Message> Core for MailboxCore<M> {
         Ok(owner)
     }
 
-    fn run_batch(&self, common: &SubCommon, max: usize, abandon: &AtomicBool) -> bool {
+    fn run_batch(
+        &self,
+        common: &SubCommon,
+        max: usize,
+        abandon: &AtomicBool,
+        linger: std::time::Duration,
+    ) -> bool {
         let mut state = self.run.lock();
         let _running = Running::enter(common.id);
+        let max = max.max(1);
         // Acquire: every push counted so far is visible.
-        let queued = common.pending.load(Ordering::Acquire).min(max.max(1));
+        let mut limit = common.pending.load(Ordering::Acquire).min(max);
         let mut done = 0;
-        while done < queued {
-            if abandon.load(Ordering::Acquire) {
-                done += self.dead_letter_queued(
-                    common,
-                    queued - done,
-                    DeadLetterReason::LeftAtShutdown,
-                );
+        let mut lingering: Option<std::time::Instant> = None;
+        loop {
+            while done < limit {
+                if abandon.load(Ordering::Acquire) {
+                    done += self.dead_letter_queued(
+                        common,
+                        limit - done,
+                        DeadLetterReason::LeftAtShutdown,
+                    );
+                    return release(common, done) != 0;
+                }
+                let Some(message) = self.mailbox.pop() else {
+                    debug_assert!(false, "a counted message was not in the mailbox");
+                    return release(common, done) != 0;
+                };
+                self.invoke(common, &mut state, message);
+                done += 1;
+            }
+            if done >= max || linger.is_zero() {
                 break;
             }
-            let Some(message) = self.mailbox.pop() else {
-                debug_assert!(false, "a counted message was not in the mailbox");
+            // Drained what was counted: linger briefly before the releasing fetch_sub, so
+            // that the next emit finds the subscription running and pays no schedule.
+            let pending = common.pending.load(Ordering::Acquire);
+            if pending > done {
+                limit = pending.min(max);
+                lingering = None;
+                continue;
+            }
+            let since = *lingering.get_or_insert_with(std::time::Instant::now);
+            if since.elapsed() >= linger {
                 break;
-            };
-            self.invoke(common, &mut state, message);
-            done += 1;
+            }
+            // Read the clock every few spins only.
+            for _ in 0..16 {
+                std::hint::spin_loop();
+            }
         }
         release(common, done) != 0
     }

@@ -570,3 +570,87 @@ fn bad_runtime_configuration_is_a_typed_error() {
     let report = runtime.shutdown_timeout(Duration::MAX);
     assert!(report.drained);
 }
+
+#[test]
+fn an_inline_emit_returns_after_dedicated_handlers_ran() {
+    let runtime = runtime(1);
+    let linker = Linker::builder().runtime(&runtime).build().unwrap();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let s = seen.clone();
+    let _dedicated = linker
+        .on::<u32>()
+        .placement(Placement::Dedicated(Spin::Backoff))
+        .call(move |n: &u32| s.lock().unwrap().push(*n))
+        .unwrap();
+    let emitter = Emitter::inline(&linker);
+    for n in 0..50u32 {
+        assert_eq!(emitter.emit(n).unwrap().delivered, 1);
+        // No wait_idle: the emit itself waited for the dedicated invocation.
+        assert_eq!(seen.lock().unwrap().last(), Some(&n));
+    }
+    assert!(runtime.shutdown().joined);
+}
+
+#[test]
+fn on_panic_unsubscribe_removes_the_subscription() {
+    let runtime = runtime(1);
+    let linker = Linker::new();
+    let runs = Arc::new(AtomicUsize::new(0));
+    let r = runs.clone();
+    let sub = linker
+        .on::<u8>()
+        .on_panic(ventus::OnPanic::Unsubscribe)
+        .on_failure(|_| {})
+        .call(move |_: &u8| {
+            if r.fetch_add(1, Ordering::SeqCst) < usize::MAX {
+                panic!("once is enough");
+            }
+        })
+        .unwrap();
+    let emitter = Emitter::new(&linker, Actors::new(&runtime));
+    assert_eq!(emitter.emit(1u8).unwrap().delivered, 1);
+    runtime.wait_idle().unwrap();
+    assert!(!sub.is_active());
+    assert!(!linker.contains_subscription(&sub));
+    assert_eq!(emitter.emit(2u8).unwrap().delivered, 0);
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+}
+
+/// A payload whose `Drop` emits: runs on a worker after the handler, with no lock held.
+struct EmitsOnDrop(Emitter);
+impl Drop for EmitsOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.emit(99u64);
+    }
+}
+
+#[test]
+fn a_payload_whose_drop_emits_does_not_deadlock() {
+    let runtime = runtime(2);
+    let linker = Linker::new();
+    let emitter = Emitter::new(&linker, Actors::new(&runtime));
+    let got = Arc::new(AtomicU64::new(0));
+    let g = got.clone();
+    let _a = linker
+        .on::<EmitsOnDrop>()
+        .call(|_: &EmitsOnDrop| {})
+        .unwrap();
+    let _b = linker
+        .on::<u64>()
+        .call(move |n: &u64| {
+            g.fetch_add(*n, Ordering::SeqCst);
+        })
+        .unwrap();
+    for _ in 0..10 {
+        assert_eq!(
+            emitter
+                .emit(EmitsOnDrop(emitter.clone()))
+                .unwrap()
+                .delivered,
+            1
+        );
+    }
+    runtime.wait_idle().unwrap();
+    assert_eq!(got.load(Ordering::SeqCst), 990);
+    assert!(runtime.shutdown().drained);
+}

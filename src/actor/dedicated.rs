@@ -88,16 +88,22 @@ fn run(sub: SubArc, waker: Arc<Waker>, runtime: Arc<Shared>, spin: Spin) {
     let _ = waker.thread.set(thread::current());
     let common = &sub.common;
     let backoff = Backoff::new();
+    let mut idle_since: Option<std::time::Instant> = None;
     loop {
         // AcqRel: acquires the emitter's count of the run (and its push).
         if waker.scheduled.swap(false, Ordering::AcqRel) {
             if runtime.abandoning() {
                 sub.core.abandon(common, DeadLetterReason::LeftAtShutdown);
             } else {
-                while sub.core.run_batch(common, runtime.batch, &runtime.abandon) {}
+                while sub
+                    .core
+                    .run_batch(common, runtime.batch, &runtime.abandon, Duration::ZERO)
+                {
+                }
             }
             runtime.finished();
             backoff.reset();
+            idle_since = None;
             continue;
         }
         let state = common.state.load(Ordering::Acquire);
@@ -117,7 +123,12 @@ fn run(sub: SubArc, waker: Arc<Waker>, runtime: Arc<Shared>, spin: Spin) {
         match spin {
             Spin::Forever => std::hint::spin_loop(),
             Spin::Backoff => {
-                if backoff.is_completed() {
+                // Poll at a short fixed interval first (cheap wake-ups for request/reply
+                // traffic), then back off, then park.
+                let since = *idle_since.get_or_insert_with(std::time::Instant::now);
+                if since.elapsed() < runtime.poll {
+                    std::hint::spin_loop();
+                } else if backoff.is_completed() {
                     // Bounded even without a wake-up: shutdown and unsubscribe re-check.
                     thread::park_timeout(Duration::from_millis(100));
                 } else {

@@ -24,6 +24,12 @@ use gate::Gate;
 /// others a turn.
 pub const DEFAULT_BATCH: usize = 64;
 
+/// The default [`RuntimeBuilder::linger`].
+pub const DEFAULT_LINGER: Duration = Duration::from_micros(2);
+
+/// The default [`RuntimeBuilder::poll`].
+pub const DEFAULT_POLL: Duration = Duration::from_micros(20);
+
 /// Where a subscription's handler runs.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -81,6 +87,8 @@ pub(crate) struct Shared {
     name: String,
     workers: usize,
     pub(crate) batch: usize,
+    pub(crate) linger: Duration,
+    pub(crate) poll: Duration,
     stack_size: Option<usize>,
     max_threads: usize,
     queue: RunQueue<Task>,
@@ -220,7 +228,8 @@ impl Shared {
                         false
                     } else {
                         self.stats.runs.fetch_add(1, Ordering::Relaxed);
-                        sub.core.run_batch(&sub.common, self.batch, &self.abandon)
+                        sub.core
+                            .run_batch(&sub.common, self.batch, &self.abandon, self.linger)
                     };
                     if more {
                         self.stats.reschedules.fetch_add(1, Ordering::Relaxed);
@@ -519,6 +528,8 @@ pub struct RuntimeStats {
 pub struct RuntimeBuilder {
     workers: Option<usize>,
     batch: usize,
+    linger: Duration,
+    poll: Duration,
     name: String,
     stack_size: Option<usize>,
     max_threads: usize,
@@ -529,6 +540,8 @@ impl Default for RuntimeBuilder {
         Self {
             workers: None,
             batch: DEFAULT_BATCH,
+            linger: DEFAULT_LINGER,
+            poll: DEFAULT_POLL,
             name: "ventus".into(),
             stack_size: None,
             max_threads: 4096,
@@ -547,6 +560,23 @@ impl RuntimeBuilder {
     /// default [`DEFAULT_BATCH`]).
     pub fn batch(mut self, batch: usize) -> Self {
         self.batch = batch;
+        self
+    }
+
+    /// How long a pool worker that has run everything queued for a subscription keeps
+    /// watching it before releasing it (default [`DEFAULT_LINGER`]). Lingering saves the
+    /// next emit a schedule (a run-queue push and often a thread wake-up) at the cost of
+    /// that much worker time per drain; `Duration::ZERO` turns it off.
+    pub fn linger(mut self, linger: Duration) -> Self {
+        self.linger = linger;
+        self
+    }
+
+    /// How long an idle dedicated thread (`Spin::Backoff`) polls for work before backing
+    /// off and parking (default [`DEFAULT_POLL`]). Polling keeps request/reply latency low
+    /// at the cost of that much CPU after each burst.
+    pub fn poll(mut self, poll: Duration) -> Self {
+        self.poll = poll;
         self
     }
 
@@ -592,6 +622,17 @@ impl RuntimeBuilder {
             name: self.name,
             workers,
             batch: self.batch,
+            // loom has no clock: lingering and polling are real-time optimisations only.
+            linger: if cfg!(loom) {
+                Duration::ZERO
+            } else {
+                self.linger
+            },
+            poll: if cfg!(loom) {
+                Duration::ZERO
+            } else {
+                self.poll
+            },
             stack_size: self.stack_size,
             max_threads: self.max_threads,
             queue: RunQueue::new(),

@@ -323,12 +323,18 @@ impl<'a> Emission<'a> {
             let core = &sub.inner.core;
             let result = match (&common.home, pool) {
                 (Some(home), _) => {
-                    core.enqueue(common, &mut self.carrier, last, ctx)
+                    // An inline emit from outside any handler returns after every handler
+                    // ran, dedicated ones included: it waits for this invocation.
+                    self.carrier.wait_for_it = pool.is_none() && !ctx.no_wait;
+                    let result = core
+                        .enqueue(common, &mut self.carrier, last, ctx)
                         .map(|owner| {
                             if owner {
                                 home.schedule(&sub.inner);
                             }
-                        })
+                        });
+                    self.carrier.wait_for_it = false;
+                    result
                 }
                 (None, None) => core.deliver(common, &mut self.carrier, last, ctx),
                 (None, Some(pool)) => {
@@ -348,6 +354,9 @@ impl<'a> Emission<'a> {
                     delivery.refused.push((sub.id(), refusal));
                 }
             }
+        }
+        if let Some(latch) = self.carrier.latch.take() {
+            latch.wait();
         }
         if delivery.delivered == 0 && !delivery.refused.is_empty() {
             self.carrier.unshare();

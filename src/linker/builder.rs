@@ -11,8 +11,8 @@ use crate::handler::{HandlerResult, OnSuccess};
 use crate::linker::Linker;
 use crate::subscription::SubArc;
 use crate::subscription::{
-    EnvRef, FailureCallback, Policy, RunState, Step, SubCommon, SubStats, Subscription, TypedRef,
-    envelope_meta, new_dynamic, new_typed, typed_meta, workflow,
+    EnvRef, FailureCallback, OnPanic, Policy, RunState, Step, SubCommon, SubStats, Subscription,
+    TypedRef, envelope_meta, new_dynamic, new_typed, typed_meta, workflow,
 };
 use crate::sync::{Arc, AtomicU8, AtomicUsize};
 
@@ -87,6 +87,7 @@ pub struct SubscribeBuilder<'l, K, S = NoSuccess> {
     on_failure: Option<Box<dyn FnMut(Failure) + Send>>,
     placement: Placement,
     runtime: Option<Runtime>,
+    on_panic: OnPanic,
     success: S,
 }
 
@@ -112,6 +113,7 @@ impl<'l, K> SubscribeBuilder<'l, K, NoSuccess> {
             on_failure: None,
             placement: Placement::Default,
             runtime: None,
+            on_panic: OnPanic::Continue,
             success: NoSuccess,
         }
     }
@@ -137,6 +139,7 @@ impl<'l, K, S> SubscribeBuilder<'l, K, S> {
             on_failure: self.on_failure,
             placement: self.placement,
             runtime: self.runtime,
+            on_panic: self.on_panic,
             success: WithSuccess(callback),
         }
     }
@@ -157,6 +160,12 @@ impl<'l, K, S> SubscribeBuilder<'l, K, S> {
     /// What an emit does when the mailbox is full.
     pub fn policy(mut self, policy: Policy) -> Self {
         self.policy = Some(policy);
+        self
+    }
+
+    /// What happens to the subscription when its handler panics (default: it continues).
+    pub fn on_panic(mut self, on_panic: OnPanic) -> Self {
+        self.on_panic = on_panic;
         self
     }
 
@@ -215,6 +224,7 @@ impl<'l, K, S> SubscribeBuilder<'l, K, S> {
             capacity,
             policy: self.policy.unwrap_or(inner.config.default_policy),
             wants_meta,
+            on_panic: self.on_panic,
             linker: Arc::downgrade(inner),
             hooks: inner.hooks.clone(),
             stats: SubStats::default(),
