@@ -76,3 +76,4 @@ fn emit_vs_shutdown_handles_or_gives_back() {
         );
     });
 }
+

@@ -113,12 +113,19 @@ fn run(sub: SubArc, waker: Arc<Waker>, runtime: Arc<Shared>, spin: Spin) {
             // own read-modify-write on `pending`.
             waker.exited.swap(true, Ordering::AcqRel);
             // A read-modify-write: the latest value of `pending` (see the module docs).
-            if common.pending.fetch_add(0, Ordering::AcqRel) == 0
-                && !waker.scheduled.load(Ordering::Acquire)
-            {
+            let idle = common.pending.fetch_add(0, Ordering::AcqRel) == 0
+                && !waker.scheduled.load(Ordering::Acquire);
+            if idle {
                 break;
             }
             waker.exited.swap(false, Ordering::AcqRel);
+        }
+        if cfg!(loom) {
+            // loom has no clock, and its park token is lost when an unpark arrives while
+            // the thread is blocked on a lock (std keeps it): under loom the idle wait is a
+            // yield, which the model schedules like any other thread switch.
+            crate::sync::yield_now();
+            continue;
         }
         match spin {
             Spin::Forever => std::hint::spin_loop(),
