@@ -76,4 +76,3 @@ fn emit_vs_shutdown_handles_or_gives_back() {
         );
     });
 }
-
