@@ -654,3 +654,39 @@ fn a_payload_whose_drop_emits_does_not_deadlock() {
     assert_eq!(got.load(Ordering::SeqCst), 990);
     assert!(runtime.shutdown().drained);
 }
+
+#[test]
+fn a_bound_runtime_supplies_subscription_defaults() {
+    let runtime = Runtime::builder()
+        .workers(1)
+        .default_capacity(1)
+        .default_policy(Policy::Fail)
+        .build()
+        .unwrap();
+    let linker = Linker::builder().runtime(&runtime).build().unwrap();
+    let (started_tx, started_rx) = mpsc::channel::<()>();
+    let release = Arc::new(Barrier::new(2));
+    let (started_tx, r) = (Mutex::new(started_tx), release.clone());
+    // No capacity or policy here: they come from the runtime.
+    let sub = linker
+        .on::<u32>()
+        .call(move |n: &u32| {
+            if *n == 0 {
+                started_tx.lock().unwrap().send(()).unwrap();
+                r.wait();
+            }
+        })
+        .unwrap();
+    let emitter = Emitter::new(&linker, Actors::new(&runtime));
+    assert_eq!(emitter.emit(0u32).unwrap().delivered, 1);
+    started_rx.recv().unwrap();
+    // Capacity 1 is taken by the running event; Fail refuses at once (no waiting).
+    assert!(matches!(emitter.emit(5u32), Err(EmitError::Full(5))));
+    assert_eq!(sub.stats().refused, 1);
+    release.wait();
+    runtime.wait_idle().unwrap();
+    assert_eq!(
+        Runtime::builder().default_capacity(0).build().unwrap_err(),
+        ventus::BuildError::ZeroCapacity
+    );
+}

@@ -87,6 +87,8 @@ pub(crate) struct Shared {
     name: String,
     workers: usize,
     pub(crate) batch: usize,
+    default_capacity: usize,
+    default_policy: crate::Policy,
     pub(crate) linger: Duration,
     pub(crate) poll: Duration,
     stack_size: Option<usize>,
@@ -424,6 +426,12 @@ impl Runtime {
         &self.owner.shared
     }
 
+    /// The subscription defaults of linkers bound to this runtime.
+    pub(crate) fn subscription_defaults(&self) -> (usize, crate::Policy) {
+        let shared = &self.owner.shared;
+        (shared.default_capacity, shared.default_policy)
+    }
+
     /// The runtime's name (its threads are named `NAME-worker-N`, `NAME-dedicated-N`).
     pub fn name(&self) -> &str {
         &self.owner.shared.name
@@ -527,6 +535,8 @@ pub struct RuntimeStats {
 #[must_use]
 pub struct RuntimeBuilder {
     workers: Option<usize>,
+    default_capacity: usize,
+    default_policy: crate::Policy,
     batch: usize,
     linger: Duration,
     poll: Duration,
@@ -539,6 +549,8 @@ impl Default for RuntimeBuilder {
     fn default() -> Self {
         Self {
             workers: None,
+            default_capacity: crate::DEFAULT_CAPACITY,
+            default_policy: crate::Policy::Block,
             batch: DEFAULT_BATCH,
             linger: DEFAULT_LINGER,
             poll: DEFAULT_POLL,
@@ -553,6 +565,21 @@ impl RuntimeBuilder {
     /// Worker threads in the pool (at least 1; default: the number of cores).
     pub fn workers(mut self, workers: usize) -> Self {
         self.workers = Some(workers);
+        self
+    }
+
+    /// The mailbox capacity of subscriptions made in linkers bound to this runtime
+    /// (`LinkerBuilder::runtime`) that set none themselves (at least 1; default
+    /// [`DEFAULT_CAPACITY`](crate::DEFAULT_CAPACITY)).
+    pub fn default_capacity(mut self, capacity: usize) -> Self {
+        self.default_capacity = capacity;
+        self
+    }
+
+    /// The full-mailbox policy of subscriptions made in linkers bound to this runtime that
+    /// set none themselves (default `Block`).
+    pub fn default_policy(mut self, policy: crate::Policy) -> Self {
+        self.default_policy = policy;
         self
     }
 
@@ -617,11 +644,16 @@ impl RuntimeBuilder {
         if self.batch == 0 {
             return Err(BuildError::ZeroBatch);
         }
+        if self.default_capacity == 0 {
+            return Err(BuildError::ZeroCapacity);
+        }
         let shared = Arc::new(Shared {
             id: IDS.fetch_add(1, StaticOrdering::Relaxed),
             name: self.name,
             workers,
             batch: self.batch,
+            default_capacity: self.default_capacity,
+            default_policy: self.default_policy,
             // loom has no clock: lingering and polling are real-time optimisations only.
             linger: if cfg!(loom) {
                 Duration::ZERO

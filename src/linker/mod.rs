@@ -494,8 +494,8 @@ pub struct LinkerBuilder {
     debug_sink: Option<DebugSink>,
     error_hook: Option<ErrorHook>,
     dead_letter_hook: Option<Arc<dyn Fn(DeadLetter) + Send + Sync>>,
-    default_capacity: usize,
-    default_policy: Policy,
+    default_capacity: Option<usize>,
+    default_policy: Option<Policy>,
     shards: usize,
     runtime: Option<Runtime>,
 }
@@ -511,8 +511,8 @@ impl Default for LinkerBuilder {
             debug_sink: None,
             error_hook: None,
             dead_letter_hook: None,
-            default_capacity: DEFAULT_CAPACITY,
-            default_policy: Policy::Block,
+            default_capacity: None,
+            default_policy: None,
             shards: DEFAULT_SHARDS,
             runtime: None,
         }
@@ -576,16 +576,17 @@ impl LinkerBuilder {
         self
     }
 
-    /// The mailbox capacity of subscriptions that set none (default
-    /// [`DEFAULT_CAPACITY`](crate::DEFAULT_CAPACITY)).
+    /// The mailbox capacity of subscriptions that set none (default: the bound
+    /// [`runtime`](Self::runtime)'s, else [`DEFAULT_CAPACITY`](crate::DEFAULT_CAPACITY)).
     pub fn default_capacity(mut self, capacity: usize) -> Self {
-        self.default_capacity = capacity;
+        self.default_capacity = Some(capacity);
         self
     }
 
-    /// The full-mailbox policy of subscriptions that set none (default `Block`).
+    /// The full-mailbox policy of subscriptions that set none (default: the bound
+    /// [`runtime`](Self::runtime)'s, else `Block`).
     pub fn default_policy(mut self, policy: Policy) -> Self {
-        self.default_policy = policy;
+        self.default_policy = Some(policy);
         self
     }
 
@@ -612,7 +613,17 @@ impl LinkerBuilder {
         if self.max_subscribers == Some(0) {
             return Err(BuildError::ZeroMaxSubscribers);
         }
-        if self.default_capacity == 0 {
+        // Unset here: the bound runtime's defaults, else the crate's.
+        let runtime_defaults = self.runtime.as_ref().map(Runtime::subscription_defaults);
+        let default_capacity = self
+            .default_capacity
+            .or(runtime_defaults.map(|(capacity, _)| capacity))
+            .unwrap_or(DEFAULT_CAPACITY);
+        let default_policy = self
+            .default_policy
+            .or(runtime_defaults.map(|(_, policy)| policy))
+            .unwrap_or_default();
+        if default_capacity == 0 {
             return Err(BuildError::ZeroCapacity);
         }
         if self.shards == 0 {
@@ -636,8 +647,8 @@ impl LinkerBuilder {
                     max_subscribers: self.max_subscribers,
                     default_success: self.default_success,
                     default_failure: self.default_failure,
-                    default_capacity: self.default_capacity,
-                    default_policy: self.default_policy,
+                    default_capacity,
+                    default_policy,
                     runtime: self.runtime,
                 },
                 next_id: AtomicU64::new(0),
