@@ -13,8 +13,8 @@
 //! The outbox is in memory: a crash between the store's commit and the emit loses the
 //! event (durable hand-off will go through ventus's planned Redis bridge).
 //!
-//! The subscribers run inline, on the caller's thread (`Emitter::inline`): this example
-//! will move them to actors when ventus's actor runtime lands.
+//! The subscribers are actors: they run on a ventus `Runtime`'s worker pool (`Actors`
+//! strategy); the example waits for them with `wait_idle` after each order.
 //!
 //! ```text
 //! cargo run --example outbox
@@ -25,7 +25,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 
 use ventus::bus::{EmitOnCommitBus, EventBus, SharedContext, SharedContextBus};
-use ventus::{BoxError, Emitter, Linker};
+use ventus::{Actors, BoxError, Emitter, Linker, Runtime};
 
 /// The event announced when an order is placed.
 #[derive(Debug, Clone, PartialEq)]
@@ -139,16 +139,35 @@ fn main() {
         .name("shop")
         .build()
         .expect("a valid linker");
+    let handled = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let h = handled.clone();
     let _email = linker
         .on::<OrderPlaced>()
-        .call(|order: &OrderPlaced| println!("  email: order {} confirmed", order.id))
+        .call(move |order: &OrderPlaced| {
+            h.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let thread = std::thread::current().name().unwrap_or("?").to_owned();
+            println!("  email [{thread}]: order {} confirmed", order.id)
+        })
         .expect("subscribed");
+    let h = handled.clone();
     let _analytics = linker
         .on::<OrderPlaced>()
-        .call(|order: &OrderPlaced| println!("  analytics: {} x {}", order.quantity, order.item))
+        .call(move |order: &OrderPlaced| {
+            h.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let thread = std::thread::current().name().unwrap_or("?").to_owned();
+            println!(
+                "  analytics [{thread}]: {} x {}",
+                order.quantity, order.item
+            )
+        })
         .expect("subscribed");
-    // Inline for now: handlers run on this thread before `emit` returns.
-    let emitter = Emitter::inline(&linker);
+    // The subscribers are actors on a 2-worker pool: `emit` returns once queued.
+    let runtime = Runtime::builder()
+        .workers(2)
+        .name("outbox")
+        .build()
+        .expect("a runtime");
+    let emitter = Emitter::new(&linker, Actors::new(&runtime));
 
     let order = |id, quantity| OrderPlaced {
         id,
@@ -158,6 +177,8 @@ fn main() {
 
     println!("order 1, committed:");
     let first = place_order(&store, &emitter, order(1, 2), true);
+    runtime.wait_idle().expect("not called from a handler");
+    assert_eq!(handled.load(std::sync::atomic::Ordering::SeqCst), 2);
     assert_eq!(
         first,
         Outcome {
@@ -169,6 +190,7 @@ fn main() {
 
     println!("order 2, rolled back by the caller:");
     let second = place_order(&store, &emitter, order(2, 1), false);
+    runtime.wait_idle().expect("not called from a handler");
     assert_eq!(
         second,
         Outcome {
@@ -180,6 +202,12 @@ fn main() {
 
     println!("order 3, out of stock inside the transaction:");
     let third = place_order(&store, &emitter, order(3, 10), true);
+    runtime.wait_idle().expect("not called from a handler");
+    assert_eq!(
+        handled.load(std::sync::atomic::Ordering::SeqCst),
+        2,
+        "nothing reached the actors after order 1"
+    );
     assert_eq!(
         third,
         Outcome {
@@ -199,4 +227,5 @@ fn main() {
     assert_eq!(orders, [order(1, 2)]);
     assert_eq!(stock, 3);
     assert_eq!(linker.dead_letter_counts().total(), 0);
+    assert!(runtime.shutdown().drained);
 }
