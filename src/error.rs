@@ -183,7 +183,7 @@ impl<T> EmitError<T> {
     fn describe(&self) -> &'static str {
         match self {
             EmitError::Full(_) => "every subscription refused the event",
-            EmitError::Shutdown(_) => "the runtime is shutting down",
+            EmitError::Shutdown(_) => "the runtime is shut down or shutting down",
             EmitError::TooDeep(_) => "inline emissions nested too deep",
             EmitError::EmptyName(_) => "event names cannot be empty",
             EmitError::WouldDeadlock(_) => "the emit would wait on its own handler",
@@ -231,7 +231,7 @@ impl fmt::Display for DispatchError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             DispatchError::Full => f.write_str("every subscription refused the event"),
-            DispatchError::Shutdown => f.write_str("the runtime is shutting down"),
+            DispatchError::Shutdown => f.write_str("the runtime is shut down or shutting down"),
             DispatchError::TooDeep => f.write_str("inline emissions nested too deep"),
             DispatchError::WouldDeadlock => f.write_str("the emit would wait on its own handler"),
         }

@@ -2,22 +2,26 @@
 //!
 //! ```text
 //! ventus            # the tour (same as `ventus tour`)
-//! ventus tour       # a tour of the linker and the inline emitter, printing what happens
+//! ventus tour       # a tour of the linker, the emitters, the actor runtime and the buses
 //! ventus --help
 //! ```
 //!
 //! From a checkout: `cargo run --release` (or `cargo run --release -- tour --debug`).
-//! The tour is a shorter version of `examples/linker_tour.rs`; it asserts what it prints
-//! and exits 0. Later versions add a `bench` command.
+//! The tour is a shorter version of `examples/linker_tour.rs`, `examples/actors.rs` and
+//! `examples/outbox.rs`; it asserts what it prints and exits 0. Later versions add a
+//! `bench` command.
 
+use std::collections::BTreeSet;
 use std::error::Error;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use clap::{Args, Parser, Subcommand};
+use ventus::bus::{EmitOnCommitBus, EventBus};
 use ventus::{
-    Delivery, EmitError, Emitter, Event, EventKey, Failure, Linker, MAX_DEPTH, SubscribeError,
-    set_global_debug,
+    Actors, Delivery, EmitError, Emitter, Event, EventKey, Failure, Linker, MAX_DEPTH, Placement,
+    Runtime, Spin, SubscribeError, set_global_debug,
 };
 
 /// The command line (its `about` is the crate's description).
@@ -31,8 +35,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run a tour of the linker and the inline emitter, printing what happens (the
-    /// default).
+    /// Run a tour of the linker, the emitters, the actor runtime and the buses, printing
+    /// what happens (the default).
     Tour(TourArgs),
 }
 
@@ -102,7 +106,7 @@ fn tour(args: &TourArgs) -> Res {
         set_global_debug(true);
     }
     println!(
-        "ventus {}: a tour of the linker and the inline emitter",
+        "ventus {}: a tour of the linker, the emitters, the actor runtime and the buses",
         env!("CARGO_PKG_VERSION")
     );
     subscriptions()?;
@@ -110,7 +114,9 @@ fn tour(args: &TourArgs) -> Res {
     unsubscribing()?;
     namespace()?;
     inline_emitter()?;
-    println!("\nDone. More in examples/linker_tour.rs: cargo run --example linker_tour");
+    actors()?;
+    buses()?;
+    println!("\nDone. More: cargo run --example linker_tour (or actors, shutdown, outbox)");
     Ok(())
 }
 
@@ -336,5 +342,116 @@ fn inline_emitter() -> Res {
     assert_eq!(deepest, Some(MAX_DEPTH - 1));
     // The handlers hold the emitter, which holds the linker: clear it to break the cycle.
     linker.remove_all();
+    Ok(())
+}
+
+#[derive(Debug)]
+struct Job(u64);
+
+fn thread_name() -> String {
+    std::thread::current()
+        .name()
+        .unwrap_or("<unnamed>")
+        .to_owned()
+}
+
+/// The actor runtime: a pool of two workers, a dedicated thread, `wait_idle`, `shutdown`.
+fn actors() -> Res {
+    section("Actors");
+    let runtime = Runtime::builder().workers(2).name("tour").build()?;
+    // The linker's dedicated subscriptions get their threads from this runtime.
+    let linker = Linker::builder().name("actors").runtime(&runtime).build()?;
+    let emitter = Emitter::new(&linker, Actors::new(&runtime));
+    let threads = Arc::new(Mutex::new(BTreeSet::new()));
+    let sums = [Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0))];
+
+    for (index, (label, placement)) in [
+        ("pooled", Placement::Default),
+        ("dedicated", Placement::Dedicated(Spin::Backoff)),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let (threads, sum) = (threads.clone(), sums[index].clone());
+        linker
+            .on::<Job>()
+            .placement(placement)
+            .call(move |job: &Job| {
+                sum.fetch_add(job.0, Ordering::Relaxed);
+                threads
+                    .lock()
+                    .expect("threads lock")
+                    .insert((label, thread_name()));
+            })?;
+    }
+    // Under the actor strategy `emit` returns once the event is queued.
+    show("emit(Job(1))", emitter.emit(Job(1))?);
+    for n in 2..=100 {
+        assert_eq!(emitter.emit(Job(n))?.delivered, 2);
+    }
+    println!("  emit(Job(2..=100)): queued");
+    runtime.wait_idle()?;
+    let sums = sums.map(|sum| sum.load(Ordering::Relaxed));
+    println!(
+        "  wait_idle(): pooled sum {}, dedicated sum {}",
+        sums[0], sums[1]
+    );
+    assert_eq!(sums, [5050, 5050]);
+    for (label, thread) in threads.lock().expect("threads lock").iter() {
+        println!("    {label} ran on {thread}");
+        let prefix = match *label {
+            "pooled" => "tour-worker-",
+            _ => "tour-dedicated-",
+        };
+        assert!(thread.starts_with(prefix), "{label}: {thread}");
+    }
+
+    let report = runtime.shutdown();
+    println!(
+        "  shutdown(): drained {}, joined {}",
+        report.drained, report.joined
+    );
+    assert!(report.drained && report.joined);
+    match emitter.emit(Job(0)) {
+        Err(EmitError::Shutdown(job)) => {
+            println!("  emit after shutdown: refused, {job:?} given back");
+        }
+        other => return Err(format!("expected a refusal, got {other:?}").into()),
+    }
+    Ok(())
+}
+
+#[derive(Debug, PartialEq)]
+struct OrderPlaced(u32);
+
+/// An emit-on-commit bus: its events are emitted only when the unit of work commits.
+fn buses() -> Res {
+    section("A transactional bus (EmitOnCommitBus)");
+    let linker = Linker::new();
+    let log = Log::default();
+    let l = log.clone();
+    let _announce = linker
+        .on::<OrderPlaced>()
+        .call(move |order: &OrderPlaced| l.push(format!("order {} announced", order.0)))?;
+    let mut outbox = EmitOnCommitBus::new(&Emitter::inline(&linker));
+
+    outbox.publish(OrderPlaced(1));
+    outbox.publish(OrderPlaced(2));
+    let given_back = outbox.apply(false).into_events();
+    println!(
+        "  apply(false): rolled back, nothing emitted, {:?} given back",
+        given_back
+    );
+    assert!(log.take().is_empty());
+    assert_eq!(given_back, [OrderPlaced(1), OrderPlaced(2)]);
+
+    outbox.publish_all(given_back);
+    let emitted = outbox.apply(true);
+    println!(
+        "  apply(true): committed, {} deliveries",
+        emitted.delivered()
+    );
+    assert!(emitted.is_complete());
+    assert_eq!(log.take(), ["order 1 announced", "order 2 announced"]);
     Ok(())
 }

@@ -122,7 +122,8 @@ pub struct SubscriptionStats {
     pub refused: u64,
     /// Emissions dropped by [`Policy::DropNewest`].
     pub dropped: u64,
-    /// Events queued now (not yet started).
+    /// Events pending now: queued, plus those of the batch being run (the mailbox bound
+    /// counts the same).
     pub queued: usize,
 }
 

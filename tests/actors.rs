@@ -690,3 +690,27 @@ fn a_bound_runtime_supplies_subscription_defaults() {
         ventus::BuildError::ZeroCapacity
     );
 }
+
+#[test]
+fn shutdown_timeout_never_strands_a_subscription_behind_the_stop_tasks() {
+    // One worker, no lingering, more events queued than one batch: at the deadline the
+    // worker must dead-letter the rest rather than reschedule it behind its Stop task.
+    let runtime = Runtime::builder()
+        .workers(1)
+        .batch(2)
+        .linger(Duration::ZERO)
+        .build()
+        .unwrap();
+    let linker = Linker::new();
+    let (_sub, started, release, handled) = gated(&linker, 1000, Policy::Block);
+    let emitter = Emitter::new(&linker, Actors::new(&runtime));
+    for n in 0..10u32 {
+        assert_eq!(emitter.emit(n).unwrap().delivered, 1);
+    }
+    started.recv().unwrap();
+    assert!(!runtime.shutdown_timeout(Duration::from_millis(20)).drained);
+    release.wait();
+    assert_eq!(runtime.wait_idle_timeout(Duration::from_secs(10)), Ok(true));
+    assert_eq!(handled.load(Ordering::SeqCst), 1);
+    assert_eq!(linker.dead_letter_counts().left_at_shutdown, 9);
+}

@@ -230,8 +230,24 @@ impl Shared {
                         false
                     } else {
                         self.stats.runs.fetch_add(1, Ordering::Relaxed);
-                        sub.core
-                            .run_batch(&sub.common, self.batch, &self.abandon, self.linger)
+                        let run = || {
+                            sub.core
+                                .run_batch(&sub.common, self.batch, &self.abandon, self.linger)
+                        };
+                        let mut more = run();
+                        // Give others a turn only when someone waits for one: a reschedule
+                        // onto an empty queue would only wake another worker.
+                        while more && self.queue.len() == 0 && !self.abandoning() {
+                            more = run();
+                        }
+                        if more && self.abandoning() {
+                            // Past a shutdown deadline the Stop tasks may already be queued:
+                            // never reschedule behind them; dead-letter the rest here.
+                            sub.core
+                                .abandon(&sub.common, DeadLetterReason::LeftAtShutdown);
+                            more = false;
+                        }
+                        more
                     };
                     if more {
                         self.stats.reschedules.fetch_add(1, Ordering::Relaxed);
@@ -456,7 +472,9 @@ impl Runtime {
 
     /// Like [`shutdown`](Self::shutdown), waiting at most `timeout` for the drain: what is
     /// still queued then is reported per subscription to the dead letters
-    /// (`LeftAtShutdown`). `Duration::MAX` waits forever.
+    /// (`LeftAtShutdown`). `Duration::MAX` waits forever. Past the deadline it gives
+    /// running handlers two short grace periods (100 ms each) to return before it stops
+    /// waiting for their threads, so it returns within `timeout` + 200 ms.
     pub fn shutdown_timeout(&self, timeout: Duration) -> ShutdownReport {
         if current_runtime() == self.owner.shared.id {
             return self.shutdown();

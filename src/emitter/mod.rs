@@ -92,7 +92,10 @@ pub trait Strategy: Send + Sync + fmt::Debug + 'static {
 /// before the outermost `emit` returns. Nesting past [`MAX_DEPTH`](crate::MAX_DEPTH) is
 /// [`EmitError::TooDeep`]. A subscription runs one invocation at a time even when several
 /// threads emit to it inline: a thread that finds it running elsewhere queues the event
-/// for that runner and returns.
+/// for that runner and returns. Subscriptions with a dedicated placement run on their own
+/// threads; an inline emit from outside any handler waits for those invocations too, so
+/// it returns after every handler ran (from inside a handler it queues and returns, so two
+/// dedicated handlers that emit to each other cannot wait on each other).
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Inline;
 

@@ -151,7 +151,8 @@ impl<'l, K, S> SubscribeBuilder<'l, K, S> {
         self
     }
 
-    /// The mailbox bound (events queued and not started); at least 1.
+    /// The mailbox bound: events pending for the subscription (queued, plus those of the
+    /// batch being run); at least 1.
     pub fn capacity(mut self, capacity: usize) -> Self {
         self.capacity = Some(capacity);
         self
