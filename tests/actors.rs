@@ -714,3 +714,88 @@ fn shutdown_timeout_never_strands_a_subscription_behind_the_stop_tasks() {
     assert_eq!(handled.load(Ordering::SeqCst), 1);
     assert_eq!(linker.dead_letter_counts().left_at_shutdown, 9);
 }
+
+#[test]
+fn handlers_and_callbacks_may_subscribe_unsubscribe_and_emit() {
+    let runtime = runtime(2);
+    let linker = Linker::new();
+    let emitter = Emitter::new(&linker, Actors::new(&runtime));
+    let late = Arc::new(AtomicUsize::new(0));
+    let (l, e, n) = (linker.clone(), emitter.clone(), late.clone());
+    let _subscriber = linker
+        .on::<u8>()
+        .once()
+        // The success callback emits; the handler subscribes a new subscription.
+        .on_success(move || {
+            assert_eq!(e.emit(7u16).unwrap().delivered, 1);
+        })
+        .call(move |_: &u8| {
+            let n = n.clone();
+            let _ = l
+                .on::<u16>()
+                .call(move |_: &u16| {
+                    n.fetch_add(1, Ordering::SeqCst);
+                })
+                .unwrap();
+        })
+        .unwrap();
+    assert_eq!(emitter.emit(1u8).unwrap().delivered, 1);
+    runtime.wait_idle().unwrap();
+    assert_eq!(late.load(Ordering::SeqCst), 1);
+    // A failure callback that unsubscribes its own subscription.
+    let slot: Arc<Mutex<Option<ventus::Subscription>>> = Arc::default();
+    let s = slot.clone();
+    let sub = linker
+        .on::<u32>()
+        .on_failure(move |_| {
+            assert!(s.lock().unwrap().as_ref().unwrap().unsubscribe());
+        })
+        .call(|_: &u32| Err::<(), _>(std::io::Error::other("no")))
+        .unwrap();
+    *slot.lock().unwrap() = Some(sub.clone());
+    assert_eq!(emitter.emit(1u32).unwrap().delivered, 1);
+    runtime.wait_idle().unwrap();
+    assert!(!sub.is_active());
+    assert!(runtime.shutdown().drained);
+}
+
+struct PanicsOnDrop;
+impl Drop for PanicsOnDrop {
+    fn drop(&mut self) {
+        panic!("payload drop");
+    }
+}
+
+#[test]
+fn a_payload_whose_drop_panics_does_not_kill_a_worker() {
+    let runtime = runtime(1);
+    let errors = Arc::new(AtomicUsize::new(0));
+    let e = errors.clone();
+    let linker = Linker::builder()
+        .error_hook(move |_, _| {
+            e.fetch_add(1, Ordering::SeqCst);
+        })
+        .build()
+        .unwrap();
+    let _sub = linker
+        .on::<PanicsOnDrop>()
+        .call(|_: &PanicsOnDrop| {})
+        .unwrap();
+    let count = Arc::new(AtomicUsize::new(0));
+    let c = count.clone();
+    let _after = linker
+        .on::<u8>()
+        .call(move |_: &u8| {
+            c.fetch_add(1, Ordering::SeqCst);
+        })
+        .unwrap();
+    let emitter = Emitter::new(&linker, Actors::new(&runtime));
+    for _ in 0..5 {
+        assert_eq!(emitter.emit(PanicsOnDrop).unwrap().delivered, 1);
+    }
+    assert_eq!(emitter.emit(1u8).unwrap().delivered, 1);
+    runtime.wait_idle().unwrap();
+    assert_eq!(count.load(Ordering::SeqCst), 1, "the only worker lived on");
+    assert_eq!(errors.load(Ordering::SeqCst), 5);
+    assert_eq!(runtime.stats().threads, 1);
+}
