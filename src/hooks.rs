@@ -23,8 +23,12 @@ pub enum DeadLetterReason {
     /// Published to an emit-on-commit bus (`bus::EmitOnCommitBus`) that was dropped before
     /// it was applied: the event was never emitted.
     BusDroppedUnapplied,
-    /// Still queued when a runtime's `shutdown_timeout` gave up waiting.
+    /// Still queued when a runtime's `shutdown_timeout` gave up waiting, or pushed into a
+    /// nexus that stopped before it could dispatch it.
     LeftAtShutdown,
+    /// Reached a nexus and was consumed by no filter, no handler for its type and no
+    /// default handler (the event itself went to the nexus's error hook).
+    UnhandledInNexus,
 }
 
 impl DeadLetterReason {
@@ -35,6 +39,7 @@ impl DeadLetterReason {
             DeadLetterReason::DiscardedAfterUnsubscribe => 2,
             DeadLetterReason::BusDroppedUnapplied => 3,
             DeadLetterReason::LeftAtShutdown => 4,
+            DeadLetterReason::UnhandledInNexus => 5,
         }
     }
 }
@@ -47,6 +52,7 @@ impl fmt::Display for DeadLetterReason {
             DeadLetterReason::DiscardedAfterUnsubscribe => "discarded after unsubscribe",
             DeadLetterReason::BusDroppedUnapplied => "bus dropped unapplied",
             DeadLetterReason::LeftAtShutdown => "left at shutdown",
+            DeadLetterReason::UnhandledInNexus => "unhandled in a nexus",
         })
     }
 }
@@ -109,6 +115,8 @@ pub struct DeadLetterCounts {
     pub bus_dropped_unapplied: u64,
     /// [`DeadLetterReason::LeftAtShutdown`].
     pub left_at_shutdown: u64,
+    /// [`DeadLetterReason::UnhandledInNexus`].
+    pub unhandled_in_nexus: u64,
 }
 
 impl DeadLetterCounts {
@@ -119,6 +127,7 @@ impl DeadLetterCounts {
             + self.discarded_after_unsubscribe
             + self.bus_dropped_unapplied
             + self.left_at_shutdown
+            + self.unhandled_in_nexus
     }
 }
 
@@ -212,7 +221,7 @@ pub(crate) struct Hooks {
     pub(crate) dead_letter: Option<DeadLetterHook>,
     pub(crate) debug_sink: Option<DebugSink>,
     pub(crate) debug: Option<bool>,
-    dead_counts: [AtomicU64; 5],
+    dead_counts: [AtomicU64; 6],
 }
 
 impl Hooks {
@@ -230,6 +239,7 @@ impl Hooks {
             debug_sink,
             debug,
             dead_counts: [
+                AtomicU64::new(0),
                 AtomicU64::new(0),
                 AtomicU64::new(0),
                 AtomicU64::new(0),
@@ -307,6 +317,7 @@ impl Hooks {
             discarded_after_unsubscribe: get(DeadLetterReason::DiscardedAfterUnsubscribe),
             bus_dropped_unapplied: get(DeadLetterReason::BusDroppedUnapplied),
             left_at_shutdown: get(DeadLetterReason::LeftAtShutdown),
+            unhandled_in_nexus: get(DeadLetterReason::UnhandledInNexus),
         }
     }
 

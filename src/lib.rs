@@ -16,12 +16,13 @@ mod event;
 mod handler;
 mod hooks;
 mod linker;
+mod nexus;
 mod subscription;
 mod sync;
 
 pub use actor::{
-    DEFAULT_BATCH, DEFAULT_LINGER, DEFAULT_POLL, Placement, Runtime, RuntimeBuilder, RuntimeStats,
-    ShutdownReport, Spin, shutdown_default,
+    DEFAULT_BATCH, DEFAULT_LINGER, DEFAULT_POLL, MAX_LINGER, Placement, Runtime, RuntimeBuilder,
+    RuntimeStats, ShutdownReport, Spin, shutdown_default,
 };
 pub use emitter::{Actors, DeferredEmission, Delivery, Emission, Emitter, Inline, Strategy};
 pub use error::{
@@ -37,6 +38,17 @@ pub use linker::{
     DEFAULT_SHARDS, Dynamic, IntoSuccess, Linker, LinkerBuilder, Named, NoSuccess,
     SubscribeBuilder, SuccessCallback, Typed, WithSuccess,
 };
+pub use nexus::{
+    Accepted, Boundary, Clock, Context, Converter, DEFAULT_MIN_INTERVAL, DEFAULT_NEXUS_BATCH,
+    DEFAULT_NEXUS_CAPACITY, Datagram, Discarder, EventFactory, EventType, EventTypeError, Fanout,
+    Filter, Forwarder, Handler, IdChoice, JoinError, ManualClock, MissedTicks, Nexus, NexusBuilder,
+    NexusError, NexusEvent, NexusHandle, NexusState, NexusStats, Overflow, Producer, PushError,
+    RegisterError, RunError, SocketConverter, SourceId, StartError, Stopper, SystemClock, Timer,
+    TimerError, TimerHandle, TimerKind,
+};
+#[cfg(loom)]
+#[doc(hidden)]
+pub use nexus::{Drained as NexusDrained, Inbox as NexusInbox};
 pub use subscription::{
     DEFAULT_CAPACITY, MAX_DEPTH, OnPanic, Policy, Subscription, SubscriptionGuard, SubscriptionId,
     SubscriptionStats,

@@ -407,3 +407,139 @@ impl<T> std::fmt::Debug for RunQueue<T> {
         f.write_str("RunQueue")
     }
 }
+
+/// The nexus's wake-up: `mio::Waker` (one per `Poll`) or, under loom, a stand-in that
+/// coalesces exactly as mio's does and is never stronger: any number of `wake`s before a
+/// `wait` make that one `wait` return, and then they are spent. Under loom the loop's
+/// `wait` stands for its `Poll::poll`.
+pub(crate) struct LoopWaker {
+    #[cfg(not(loom))]
+    inner: mio::Waker,
+    #[cfg(loom)]
+    woken: loom::sync::Mutex<bool>,
+    #[cfg(loom)]
+    cond: loom::sync::Condvar,
+}
+
+impl LoopWaker {
+    /// A waker registered with `registry` under `token` (under loom both are ignored).
+    #[cfg(not(loom))]
+    pub(crate) fn new(registry: &mio::Registry, token: mio::Token) -> std::io::Result<Self> {
+        Ok(Self {
+            inner: mio::Waker::new(registry, token)?,
+        })
+    }
+
+    /// A waker registered with `registry` under `token` (under loom both are ignored).
+    #[cfg(loom)]
+    pub(crate) fn new(registry: &mio::Registry, token: mio::Token) -> std::io::Result<Self> {
+        let _ = (registry, token);
+        Ok(Self::stand_in())
+    }
+
+    /// The loom stand-in, with no poll behind it.
+    #[cfg(loom)]
+    pub(crate) fn stand_in() -> Self {
+        Self {
+            woken: loom::sync::Mutex::new(false),
+            cond: loom::sync::Condvar::new(),
+        }
+    }
+
+    /// Makes the loop's current or next wait return. Wakes are not counted.
+    pub(crate) fn wake(&self) {
+        #[cfg(not(loom))]
+        {
+            // An eventfd write; it fails only if the poll is gone, and then nobody waits.
+            let _ = self.inner.wake();
+        }
+        #[cfg(loom)]
+        {
+            *self.woken.lock().unwrap() = true;
+            self.cond.notify_one();
+        }
+    }
+
+    /// Under loom: blocks until a wake arrives, then spends every wake so far.
+    #[cfg(loom)]
+    pub(crate) fn wait(&self) {
+        let mut woken = self.woken.lock().unwrap();
+        while !*woken {
+            woken = self.cond.wait(woken).unwrap();
+        }
+        *woken = false;
+    }
+}
+
+impl std::fmt::Debug for LoopWaker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LoopWaker")
+    }
+}
+
+/// A bounded MPSC queue (a crossbeam bounded channel; under loom a loom-mutex queue with
+/// the same contract). Only `try_push` and `pop` are offered: the nexus's protocol counts
+/// its messages in its own word and never asks the queue whether it is empty.
+pub(crate) struct BoundedQueue<T> {
+    #[cfg(not(loom))]
+    tx: crossbeam_channel::Sender<T>,
+    #[cfg(not(loom))]
+    rx: crossbeam_channel::Receiver<T>,
+    #[cfg(loom)]
+    queue: loom::sync::Mutex<std::collections::VecDeque<T>>,
+    #[cfg(loom)]
+    capacity: usize,
+}
+
+impl<T> BoundedQueue<T> {
+    /// A queue of at most `capacity` values (at least 1).
+    pub(crate) fn new(capacity: usize) -> Self {
+        let capacity = capacity.max(1);
+        #[cfg(not(loom))]
+        {
+            let (tx, rx) = crossbeam_channel::bounded(capacity);
+            Self { tx, rx }
+        }
+        #[cfg(loom)]
+        {
+            Self {
+                queue: loom::sync::Mutex::new(std::collections::VecDeque::new()),
+                capacity,
+            }
+        }
+    }
+
+    /// Pushes `value`, or gives it back when the queue is full.
+    pub(crate) fn try_push(&self, value: T) -> Result<(), T> {
+        #[cfg(not(loom))]
+        {
+            self.tx.try_send(value).map_err(|error| error.into_inner())
+        }
+        #[cfg(loom)]
+        {
+            let mut queue = self.queue.lock().unwrap();
+            if queue.len() >= self.capacity {
+                return Err(value);
+            }
+            queue.push_back(value);
+            Ok(())
+        }
+    }
+
+    pub(crate) fn pop(&self) -> Option<T> {
+        #[cfg(not(loom))]
+        {
+            self.rx.try_recv().ok()
+        }
+        #[cfg(loom)]
+        {
+            self.queue.lock().unwrap().pop_front()
+        }
+    }
+}
+
+impl<T> std::fmt::Debug for BoundedQueue<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BoundedQueue")
+    }
+}
