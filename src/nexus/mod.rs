@@ -617,7 +617,7 @@ impl fmt::Debug for NexusBuilder {
 /// nexus.add_timer(Timer::new(Duration::from_millis(1), ventus::TimerKind::CountUp, 3, 1).unwrap());
 /// let handle = nexus.start().unwrap();
 /// let nexus = handle.join().unwrap();
-/// assert_eq!(nexus.stats().dispatched, 3);
+/// assert!(nexus.stats().dispatched >= 3);
 /// ```
 pub struct Nexus {
     shared: Arc<Shared>,

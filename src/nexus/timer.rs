@@ -429,12 +429,14 @@ impl Timers {
 
     /// Arms every waiting timer whose state is RUNNING, with `now` as its start time.
     pub(crate) fn arm_started(&mut self, now: Instant, min_interval: Duration) {
-        let ready: Vec<u64> = self
+        let mut ready: Vec<u64> = self
             .waiting
             .iter()
             .filter(|(_, (_, c))| c.state.load(Ordering::Relaxed) == RUNNING)
             .map(|(id, _)| *id)
             .collect();
+        // In the order they were added: equal deadlines fire in that order.
+        ready.sort_unstable();
         for id in ready {
             if let Some((timer, control)) = self.waiting.remove(&id) {
                 let interval = timer.interval.max(min_interval);
