@@ -609,7 +609,7 @@ impl fmt::Debug for NexusBuilder {
 /// use ventus::{Nexus, NexusEvent, Timer};
 ///
 /// let mut nexus = Nexus::new().unwrap();
-/// nexus.add_filter(|event, _| event.id() < 5 && event.event_type() == &ventus::EventType::Int(1));
+/// nexus.add_filter(|event, _| event.event_type() == &ventus::EventType::Int(2)); // consumes type 2
 /// nexus.on(1, |event, cx| {
 ///     let count: u64 = *event.payload_ref().unwrap();
 ///     if count == 3 { cx.stop(); }
@@ -934,7 +934,7 @@ impl Nexus {
         loop {
             let more =
                 self.shared.inbox.drain(usize::MAX, |e| self.pass.push(e)) == inbox::Drained::More;
-            self.pass.extend(self.core.deferred.drain(..));
+            self.pass.append(&mut self.core.deferred);
             let idle = self.pass.is_empty() && self.core.secondary.is_empty() && !more;
             if idle || rounds > 1024 {
                 break;
