@@ -864,7 +864,7 @@ impl<M: Message> Core for MailboxCore<M> {
                 continue;
             }
             let since = *lingering.get_or_insert_with(std::time::Instant::now);
-            if since.elapsed() >= linger {
+            if since.elapsed() >= linger || abandon.load(Ordering::Relaxed) {
                 break;
             }
             // Read the clock every few spins only.

@@ -799,3 +799,32 @@ fn a_payload_whose_drop_panics_does_not_kill_a_worker() {
     assert_eq!(errors.load(Ordering::SeqCst), 5);
     assert_eq!(runtime.stats().threads, 1);
 }
+
+#[test]
+fn a_shutdown_from_a_handler_still_completes_chains_through_dedicated_threads() {
+    let runtime = runtime(1);
+    let linker = Linker::builder().runtime(&runtime).build().unwrap();
+    let emitter = Emitter::new(&linker, Actors::new(&runtime));
+    let (done_tx, done_rx) = mpsc::channel();
+    let done_tx = Mutex::new(done_tx);
+    let _dedicated = linker
+        .on::<u64>()
+        .placement(Placement::Dedicated(Spin::Backoff))
+        .call(move |n: &u64| done_tx.lock().unwrap().send(*n).unwrap())
+        .unwrap();
+    let r = Mutex::new(Some(runtime.clone()));
+    let e = emitter.clone();
+    let _first = linker
+        .on::<u8>()
+        .call(move |_: &u8| {
+            // Shut down from a pool worker, then keep the chain going: the drain accepts it.
+            let runtime = r.lock().unwrap().take().unwrap();
+            let _ = runtime.shutdown();
+            assert_eq!(e.emit(42u64).unwrap().delivered, 1);
+        })
+        .unwrap();
+    assert_eq!(emitter.emit(1u8).unwrap().delivered, 1);
+    assert_eq!(done_rx.recv().unwrap(), 42);
+    assert!(runtime.is_shutdown());
+    assert!(matches!(emitter.emit(2u8), Err(EmitError::Shutdown(2))));
+}

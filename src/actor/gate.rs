@@ -61,6 +61,13 @@ impl Gate {
         self.closed.load(Ordering::Acquire)
     }
 
+    /// Closes the gate without waiting for the emitters inside. True if this call closed it.
+    pub(crate) fn close_nowait(&self) -> bool {
+        let first = !self.closed.swap(true, Ordering::AcqRel);
+        fence(Ordering::SeqCst);
+        first
+    }
+
     /// Closes the gate and waits until no emitter is inside. True if this call closed it.
     pub(crate) fn close(&self) -> bool {
         let first = !self.closed.swap(true, Ordering::AcqRel);

@@ -16,7 +16,7 @@ use crate::hooks::{DeadLetterReason, panic_message};
 use crate::subscription::SubArc;
 use crate::sync::statics::{AtomicU64 as StaticU64, OnceLock, Ordering as StaticOrdering};
 use crate::sync::{
-    Arc, AtomicBool, AtomicUsize, Condvar, Mutex, Ordering, RunQueue, thread, thread_local,
+    Arc, AtomicBool, AtomicUsize, Condvar, Mutex, Ordering, RunQueue, fence, thread, thread_local,
 };
 use gate::Gate;
 
@@ -26,6 +26,9 @@ pub const DEFAULT_BATCH: usize = 64;
 
 /// The default [`RuntimeBuilder::linger`].
 pub const DEFAULT_LINGER: Duration = Duration::from_micros(2);
+
+/// The largest [`RuntimeBuilder::linger`] (longer values are clamped to it).
+pub const MAX_LINGER: Duration = Duration::from_millis(1);
 
 /// The default [`RuntimeBuilder::poll`].
 pub const DEFAULT_POLL: Duration = Duration::from_micros(20);
@@ -102,8 +105,10 @@ pub(crate) struct Shared {
     idle: Condvar,
     /// Past a shutdown deadline: queued events become dead letters instead of running.
     pub(crate) abandon: AtomicBool,
-    /// The pool and the dedicated threads are told to stop once quiescent.
+    /// The threads have been told to stop.
     stopping: AtomicBool,
+    /// Stop the threads when `outstanding` reaches 0 (a shutdown from a runtime thread).
+    stop_when_idle: AtomicBool,
     threads: Mutex<Vec<thread::JoinHandle<()>>>,
     live_threads: AtomicUsize,
     dedicated: Mutex<Vec<crate::sync::Weak<dedicated::Waker>>>,
@@ -119,6 +124,13 @@ struct PoolStats {
 impl Shared {
     /// Schedules a subscription whose pending counter this thread moved from 0.
     pub(crate) fn schedule(&self, sub: SubArc) {
+        if self.is_stopping() {
+            // The threads are stopping (a handler still running past a shutdown deadline
+            // emitted): no worker will take a run now; dead-letter it here, never strand it.
+            sub.core
+                .abandon(&sub.common, DeadLetterReason::LeftAtShutdown);
+            return;
+        }
         // AcqRel: counted before it can run and finish (the decrement cannot overtake it).
         self.outstanding.fetch_add(1, Ordering::AcqRel);
         self.queue.send(Task::Run(sub));
@@ -131,7 +143,10 @@ impl Shared {
             let _lock = self.idle_lock.lock();
             self.idle.notify_all();
             drop(_lock);
-            if self.stopping.load(Ordering::Acquire) && self.gate.is_closed() {
+            // SeqCst fence: pairs with the one in `detach` (Dekker): either this thread sees
+            // the request to stop when idle, or `detach` sees `outstanding` at 0.
+            fence(Ordering::SeqCst);
+            if self.stop_when_idle.load(Ordering::Relaxed) {
                 self.stop_threads();
             }
         }
@@ -296,9 +311,15 @@ impl Drop for Owner {
     }
 }
 
+/// Shutdown from one of the runtime's own threads: close the gate without waiting for
+/// anyone (an external emitter inside it may be waiting for this very thread), and let the
+/// run that brings `outstanding` to 0 stop the threads. The pool and the dedicated threads
+/// keep draining until then, so chains complete.
 fn detach(shared: &Arc<Shared>) {
-    shared.gate.close();
-    shared.stopping.store(true, Ordering::Release);
+    shared.gate.close_nowait();
+    shared.stop_when_idle.swap(true, Ordering::AcqRel);
+    // SeqCst fence: pairs with the one in `finished`.
+    fence(Ordering::SeqCst);
     if shared.quiescent() {
         shared.stop_threads();
     }
@@ -611,9 +632,11 @@ impl RuntimeBuilder {
     /// How long a pool worker that has run everything queued for a subscription keeps
     /// watching it before releasing it (default [`DEFAULT_LINGER`]). Lingering saves the
     /// next emit a schedule (a run-queue push and often a thread wake-up) at the cost of
-    /// that much worker time per drain; `Duration::ZERO` turns it off.
+    /// that much worker time per drain; `Duration::ZERO` turns it off; at most
+    /// [`MAX_LINGER`].
     pub fn linger(mut self, linger: Duration) -> Self {
-        self.linger = linger;
+        // Bounded, so that a worker never holds a drained subscription for long.
+        self.linger = linger.min(MAX_LINGER);
         self
     }
 
@@ -692,6 +715,7 @@ impl RuntimeBuilder {
             idle: Condvar::new(),
             abandon: AtomicBool::new(false),
             stopping: AtomicBool::new(false),
+            stop_when_idle: AtomicBool::new(false),
             threads: Mutex::new(Vec::new()),
             live_threads: AtomicUsize::new(0),
             dedicated: Mutex::new(Vec::new()),

@@ -234,19 +234,16 @@ impl<'l, K, S> SubscribeBuilder<'l, K, S> {
     }
 }
 
-/// Registers the subscription and starts its dedicated thread, if it has one.
+/// Starts the subscription's dedicated thread, if it has one, then registers it. The
+/// thread starts first: an emit that finds the subscription registered always has a thread
+/// to run it (a refused registration retires the subscription, and its thread exits).
 fn register(
     linker: &Linker,
     sub: SubArc,
     keys: Vec<EventKey>,
 ) -> Result<Subscription, SubscribeError> {
-    let subscription = linker.inner.register(sub, keys)?;
-    if let Some(home) = &subscription.common().home {
-        if let Err(error) = home.start(subscription.inner.clone()) {
-            subscription.common().retire();
-            linker
-                .inner
-                .unregister(&[subscription.id()], "its thread did not start");
+    if let Some(home) = &sub.common.home {
+        if let Err(error) = home.start(sub.clone()) {
             return Err(SubscribeError::Spawn(match error {
                 SpawnError::TooManyThreads(max) => {
                     format!("the runtime's max_threads ({max}) is reached")
@@ -255,7 +252,10 @@ fn register(
             }));
         }
     }
-    Ok(subscription)
+    let retire = sub.clone();
+    linker.inner.register(sub, keys).inspect_err(|_| {
+        retire.common.retire();
+    })
 }
 
 /// Validates and de-duplicates keys, keeping their first order.
