@@ -128,6 +128,8 @@ pub enum Refusal {
     /// The mailbox was full and the policy is `DropNewest`: the event was dropped for this
     /// subscription (counted, and reported as a dead letter).
     Dropped,
+    /// The subscription runs on a dedicated thread of a runtime that is shut down.
+    Shutdown,
 }
 
 impl fmt::Display for Refusal {
@@ -135,6 +137,7 @@ impl fmt::Display for Refusal {
         match self {
             Refusal::Full => f.write_str("mailbox full"),
             Refusal::Dropped => f.write_str("dropped (mailbox full)"),
+            Refusal::Shutdown => f.write_str("its runtime is shut down"),
         }
     }
 }

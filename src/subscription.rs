@@ -244,7 +244,7 @@ impl SubCommon {
     /// emit's result only).
     pub(crate) fn refused(&self, refusal: Refusal, key: impl FnOnce() -> EventKey) {
         match refusal {
-            Refusal::Full => self.stats.refused.fetch_add(1, Ordering::Relaxed),
+            Refusal::Full | Refusal::Shutdown => self.stats.refused.fetch_add(1, Ordering::Relaxed),
             Refusal::Dropped => self.stats.dropped.fetch_add(1, Ordering::Relaxed),
         };
         let reason = if self.once {

@@ -828,3 +828,36 @@ fn a_shutdown_from_a_handler_still_completes_chains_through_dedicated_threads() 
     assert!(runtime.is_shutdown());
     assert!(matches!(emitter.emit(2u8), Err(EmitError::Shutdown(2))));
 }
+
+#[test]
+fn a_dedicated_subscription_of_a_shut_down_runtime_refuses_every_emit() {
+    let home = runtime(1);
+    let other = runtime(1);
+    let linker = Linker::builder().runtime(&home).build().unwrap();
+    let dedicated = linker
+        .on::<u8>()
+        .placement(Placement::Dedicated(Spin::Backoff))
+        .call(|_: &u8| {})
+        .unwrap();
+    assert!(home.shutdown().joined);
+    // Inline, or through another runtime's Actors: refused with the event given back.
+    assert!(matches!(
+        Emitter::inline(&linker).emit(1u8),
+        Err(EmitError::Shutdown(1))
+    ));
+    let through_other = Emitter::new(&linker, Actors::new(&other));
+    assert!(matches!(
+        through_other.emit(2u8),
+        Err(EmitError::Shutdown(2))
+    ));
+    // With another subscription that takes it, the refusal is listed.
+    let _inline = linker.on::<u8>().call(|_: &u8| {}).unwrap();
+    let delivery = Emitter::inline(&linker).emit(3u8).unwrap();
+    assert_eq!(delivery.delivered, 1);
+    assert_eq!(
+        delivery.refused,
+        vec![(dedicated.id(), ventus::Refusal::Shutdown)]
+    );
+    assert_eq!(dedicated.stats().refused, 3);
+    assert!(other.shutdown().drained);
+}

@@ -326,18 +326,27 @@ impl<'a> Emission<'a> {
             let core = &sub.inner.core;
             let result = match (&common.home, pool) {
                 (Some(home), _) => {
-                    // An inline emit from outside any handler returns after every handler
-                    // ran, dedicated ones included: it waits for this invocation.
-                    self.carrier.wait_for_it = pool.is_none() && !ctx.no_wait;
-                    let result = core
-                        .enqueue(common, &mut self.carrier, last, ctx)
-                        .map(|owner| {
-                            if owner {
-                                home.schedule(&sub.inner);
-                            }
-                        });
-                    self.carrier.wait_for_it = false;
-                    result
+                    // The dedicated thread's own runtime guards this delivery, whatever the
+                    // strategy: once it is shut down, the event is refused, not queued.
+                    let runtime = &home.runtime;
+                    let entered = runtime.gate.enter();
+                    if entered.is_none() && current_runtime() != runtime.id {
+                        Err(Refusal::Shutdown)
+                    } else {
+                        // An inline emit from outside any handler returns after every
+                        // handler ran, dedicated ones included: it waits for this invocation.
+                        self.carrier.wait_for_it = pool.is_none() && !ctx.no_wait;
+                        let result =
+                            core.enqueue(common, &mut self.carrier, last, ctx)
+                                .map(|owner| {
+                                    if owner {
+                                        home.schedule(&sub.inner);
+                                    }
+                                });
+                        self.carrier.wait_for_it = false;
+                        drop(entered);
+                        result
+                    }
                 }
                 (None, None) => core.deliver(common, &mut self.carrier, last, ctx),
                 (None, Some(pool)) => {
@@ -364,7 +373,15 @@ impl<'a> Emission<'a> {
         if delivery.delivered == 0 && !delivery.refused.is_empty() {
             self.carrier.unshare();
             if self.carrier.slot.payload().is_some() {
-                return Err(DispatchError::Full);
+                let shutdown = delivery
+                    .refused
+                    .iter()
+                    .all(|(_, refusal)| *refusal == Refusal::Shutdown);
+                return Err(if shutdown {
+                    DispatchError::Shutdown
+                } else {
+                    DispatchError::Full
+                });
             }
         }
         // Handlers that ran on this stack borrowed the event; what is left is dropped here
