@@ -106,7 +106,7 @@ fn tour(args: &TourArgs) -> Res {
         set_global_debug(true);
     }
     println!(
-        "ventus {}: a tour of the linker, the emitters, the actor runtime and the buses",
+        "ventus {}: a tour of the linker, the emitters, the actor runtime, the buses and the nexus",
         env!("CARGO_PKG_VERSION")
     );
     subscriptions()?;
@@ -116,7 +116,10 @@ fn tour(args: &TourArgs) -> Res {
     inline_emitter()?;
     actors()?;
     buses()?;
-    println!("\nDone. More: cargo run --example linker_tour (or actors, shutdown, outbox)");
+    nexus()?;
+    println!(
+        "\nDone. More: cargo run --example linker_tour (or actors, shutdown, outbox, nexus_demo)"
+    );
     Ok(())
 }
 
@@ -453,5 +456,41 @@ fn buses() -> Res {
     );
     assert!(emitted.is_complete());
     assert_eq!(log.take(), ["order 1 announced", "order 2 announced"]);
+    Ok(())
+}
+
+/// The nexus: a `mio` poll loop on this thread, fed by a producer and a count-down timer.
+fn nexus() -> Res {
+    section("The nexus (a mio poll loop: producers, timers, routing)");
+    let log = Log::default();
+    let mut nexus = ventus::Nexus::new()?;
+    let l = log.clone();
+    nexus.on("greeting", move |event, _cx| {
+        let text = event.payload_ref::<&str>().copied().unwrap_or("?");
+        l.push(format!("greeting: {text}"));
+    })?;
+    let l = log.clone();
+    nexus.on(1, move |event, cx| {
+        let left = event.payload_ref::<u64>().copied().unwrap_or(0);
+        l.push(format!("countdown {left}"));
+        if left == 0 {
+            cx.stop();
+        }
+    })?;
+    nexus.producer().push(ventus::NexusEvent::new(
+        1,
+        "greeting",
+        "hello from a producer thread",
+    ))?;
+    nexus.add_timer(ventus::Timer::new(
+        std::time::Duration::from_millis(1),
+        ventus::TimerKind::CountDown,
+        3,
+        1,
+    )?);
+    nexus.run()?;
+    let seen = log.take();
+    assert_eq!(seen.len(), 4, "{seen:?}");
+    assert!(seen.contains(&"countdown 0".to_owned()));
     Ok(())
 }
