@@ -3,9 +3,9 @@
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, mpsc};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ventus::{
     Boundary, Context, Converter, Datagram, DeadLetterReason, Discarder, Emitter, EventFactory,
@@ -16,10 +16,59 @@ use ventus::{
 
 const ZERO: Option<Duration> = Some(Duration::ZERO);
 
-type Log = Arc<Mutex<Vec<String>>>;
+/// A log whose every change wakes the threads waiting on it (`wait_until`), so that tests
+/// synchronise on what they wait for instead of sleeping.
+#[derive(Default)]
+struct LogInner {
+    entries: Mutex<Vec<String>>,
+    changed: Condvar,
+}
+
+type Log = Arc<LogInner>;
+
+/// A lock on the log that notifies waiters when released.
+struct Notify<'a>(Option<MutexGuard<'a, Vec<String>>>, &'a Condvar);
+
+impl std::ops::Deref for Notify<'_> {
+    type Target = Vec<String>;
+    fn deref(&self) -> &Vec<String> {
+        self.0.as_ref().unwrap()
+    }
+}
+
+impl std::ops::DerefMut for Notify<'_> {
+    fn deref_mut(&mut self) -> &mut Vec<String> {
+        self.0.as_mut().unwrap()
+    }
+}
+
+impl Drop for Notify<'_> {
+    fn drop(&mut self) {
+        drop(self.0.take());
+        self.1.notify_all();
+    }
+}
+
+impl LogInner {
+    fn lock(&self) -> Result<Notify<'_>, std::convert::Infallible> {
+        Ok(Notify(Some(self.entries.lock().unwrap()), &self.changed))
+    }
+
+    /// Blocks until `done` holds for the entries (at most 10 s, then panics).
+    fn wait_until(&self, what: &str, mut done: impl FnMut(&[String]) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut entries = self.entries.lock().unwrap();
+        while !done(&entries) {
+            let left = deadline
+                .checked_duration_since(Instant::now())
+                .unwrap_or_else(|| panic!("{what}: not seen in {:?}", *entries));
+            entries = self.changed.wait_timeout(entries, left).unwrap().0;
+        }
+    }
+}
 
 fn log() -> Log {
-    Arc::new(Mutex::new(Vec::new()))
+    Arc::default()
 }
 
 fn entries(log: &Log) -> Vec<String> {
@@ -689,16 +738,14 @@ fn run_with_only_timers_blocks_until_stopped_by_a_handler() {
 fn lifecycle_states_start_stop_join() {
     let mut nexus = Nexus::new().unwrap();
     assert_eq!(nexus.state(), NexusState::Ready);
-    nexus.set_default(|_, _| {}).unwrap();
+    let log = log();
+    nexus.set_default(recorder(&log, "default")).unwrap();
+    let producer = nexus.producer();
     let stopper = nexus.stopper();
     let handle = nexus.start().unwrap();
-    // Wait (bounded) for the loop to be running.
-    for _ in 0..10_000 {
-        if stopper.state() == NexusState::Looping {
-            break;
-        }
-        thread::sleep(Duration::from_millis(1));
-    }
+    // The loop is running once it has dispatched an event.
+    producer.push(NexusEvent::new(1, 7, ())).unwrap();
+    log.wait_until("the first dispatch", |entries| !entries.is_empty());
     assert_eq!(stopper.state(), NexusState::Looping);
     assert!(handle.stop());
     assert!(!handle.stop());
@@ -1069,50 +1116,38 @@ fn the_async_nexus_demo_wiring_runs_to_completion() {
         producer.push(event).unwrap();
     }
     producer.push(NexusEvent::new(1001, 77, "ad hoc")).unwrap();
-    // Step the clock past every timer; wait (bounded) until each stage is seen.
+    // Step the clock past every timer; wait (bounded, on the log) until each stage is seen.
     let wait_for = |what: &str, n: usize| {
-        for _ in 0..10_000 {
-            if entries(&log).iter().filter(|e| e.starts_with(what)).count() >= n {
-                return;
-            }
-            thread::sleep(Duration::from_millis(1));
-        }
-        panic!("{what}: fewer than {n} in {:?}", entries(&log));
+        log.wait_until(what, |entries| {
+            entries.iter().filter(|e| e.starts_with(what)).count() >= n
+        });
     };
-    // The timers start with the loop: advance the clock only once it runs.
-    for _ in 0..10_000 {
-        if stopper.state() == NexusState::Looping {
-            break;
-        }
-        thread::sleep(Duration::from_millis(1));
-    }
+    // The timers start with the loop: advance the clock only once it runs (it has
+    // dispatched the ad hoc event to the default handler).
+    wait_for("default", 1);
     for _ in 0..5 {
         clock.advance(Duration::from_millis(1500));
     }
     wait_for("countdown", 5);
     wait_for("teapot", 1);
-    wait_for("default", 1);
     assert!(countdown.is_finished());
-    let total = || {
-        let log = entries(&log);
+    let total = |log: &[String]| {
         log.iter()
             .filter(|e| e.starts_with("first") || e.starts_with("second"))
             .count()
             + filtered.load(Ordering::Relaxed) as usize
             + log.iter().filter(|e| e.starts_with("fan-a")).count()
     };
-    for _ in 0..10_000 {
-        if total() >= 30 {
-            break;
-        }
-        thread::sleep(Duration::from_millis(1));
-    }
+    // Filtered events leave no entry: the converters' last events (ids 10) do.
+    log.wait_until("every converter and producer event", |entries| {
+        total(entries) >= 30
+    });
     stopper.stop();
     let nexus = handle.join().unwrap();
     assert_eq!(nexus.state(), NexusState::Stopped);
     let log = entries(&log);
     assert_eq!(
-        total(),
+        total(&log),
         30,
         "20 converter events + 10 producer events: {log:?}"
     );
