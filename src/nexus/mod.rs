@@ -47,6 +47,10 @@ const WAKER: Token = Token(usize::MAX);
 pub const DEFAULT_NEXUS_BATCH: usize = 256;
 /// The inbox's default capacity.
 pub const DEFAULT_NEXUS_CAPACITY: usize = 65_536;
+/// The largest inbox capacity: the inbox is a preallocated ring (a crossbeam `bounded`
+/// channel), so a capacity near `usize::MAX` would panic or abort on allocation; larger
+/// requests are lowered to this (about 100 MB of slots).
+const MAX_NEXUS_CAPACITY: usize = 1 << 20;
 /// The shortest timer interval a nexus schedules by default (so that an ongoing 1 ns timer
 /// cannot starve the loop).
 pub const DEFAULT_MIN_INTERVAL: Duration = Duration::from_micros(50);
@@ -470,11 +474,13 @@ impl NexusBuilder {
         self
     }
 
-    /// The inbox's capacity (default [`DEFAULT_NEXUS_CAPACITY`]; at least 1). A full inbox
-    /// refuses pushes with [`PushError::Full`].
+    /// The inbox's capacity (default [`DEFAULT_NEXUS_CAPACITY`]; at least 1, at most
+    /// 2<sup>20</sup> = 1,048,576: the inbox is allocated in full when the nexus is built, so
+    /// larger values are lowered to that, and 0 is raised to 1). A full inbox refuses
+    /// pushes with [`PushError::Full`].
     #[must_use]
     pub fn capacity(mut self, capacity: usize) -> Self {
-        self.capacity = capacity.max(1);
+        self.capacity = capacity.clamp(1, MAX_NEXUS_CAPACITY);
         self
     }
 

@@ -75,7 +75,8 @@ impl ManualClock {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Moves the clock forward (saturating) and wakes the nexuses that use it.
+    /// Moves the clock forward (saturating: past the end of `Instant`'s range it stays at
+    /// that end, never goes back) and wakes the nexuses that use it.
     pub fn advance(&self, by: Duration) {
         let wakers = {
             let mut inner = self.lock();
@@ -93,7 +94,8 @@ impl Clock for ManualClock {
     fn now(&self) -> Instant {
         let inner = self.lock();
         let base = inner.base.unwrap_or_else(Instant::now);
-        base.checked_add(inner.offset).unwrap_or(base)
+        base.checked_add(inner.offset)
+            .unwrap_or_else(|| latest_after(base, inner.offset))
     }
 
     fn is_real_time(&self) -> bool {
@@ -103,6 +105,27 @@ impl Clock for ManualClock {
     fn on_advance(&self, wake: Arc<dyn Fn() + Send + Sync>) {
         self.lock().wakers.push(wake);
     }
+}
+
+/// The latest instant `base + d` that can be represented, for a `d` up to `limit`: a
+/// manual clock advanced past the end of `Instant`'s range stays at its end (it never
+/// goes back). A binary search over whole nanoseconds, run only on overflow.
+fn latest_after(base: Instant, limit: Duration) -> Instant {
+    let (mut fits, mut overflows) = (0u128, limit.as_nanos());
+    while overflows - fits > 1 {
+        let mid = fits + (overflows - fits) / 2;
+        if base.checked_add(from_nanos(mid)).is_some() {
+            fits = mid;
+        } else {
+            overflows = mid;
+        }
+    }
+    base.checked_add(from_nanos(fits)).unwrap_or(base)
+}
+
+fn from_nanos(nanos: u128) -> Duration {
+    let secs = u64::try_from(nanos / 1_000_000_000).unwrap_or(u64::MAX);
+    Duration::new(secs, (nanos % 1_000_000_000) as u32)
 }
 
 impl fmt::Debug for ManualClock {
