@@ -4,39 +4,159 @@
 use std::any::Any;
 use std::time::Instant;
 
-use crate::event::{EventId, EventKey, MsgMeta, TypeKey};
-use crate::sync::{Arc, Condvar, Mutex};
+use std::cell::RefCell;
+use std::marker::PhantomData;
 
-/// Counts the queued invocations an inline emit waits for (deliveries to dedicated
-/// threads); each queued message holds one [`Completion`].
-#[derive(Default)]
-pub(crate) struct Latch {
-    count: Mutex<usize>,
+use crate::event::{EventId, EventKey, MsgMeta, TypeKey};
+use crate::outcome::Outcome;
+use crate::subscription::SubscriptionId;
+use crate::sync::{Arc, AtomicUsize, Condvar, Mutex, Ordering, thread_local};
+
+/// The in-flight counter of a wait: an inline emit waiting for the invocations it queued
+/// on dedicated threads, or an `emit_and_wait` waiting for its whole chain.
+///
+/// The rule (DESIGN.md "The actor protocol"): a message's count is added *before* the
+/// message is pushed (so a runner can never release a count that was not added yet) and
+/// released when the message is dropped, after its handler, its callbacks and its payload's
+/// drop. A handler running a message of a chained group holds that message's count while
+/// it emits, and its emits join the group: the counter cannot read 0 while any part of the
+/// chain is queued or running.
+pub(crate) struct Group {
+    inflight: AtomicUsize,
+    lock: Mutex<()>,
     zero: Condvar,
+    outcomes: Mutex<Vec<(SubscriptionId, Outcome)>>,
 }
 
-impl Latch {
-    /// Waits until every completion was released.
+impl Group {
+    pub(crate) fn new() -> Arc<Self> {
+        Arc::new(Self {
+            inflight: AtomicUsize::new(0),
+            lock: Mutex::new(()),
+            zero: Condvar::new(),
+            outcomes: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// Counts one message, before it is pushed.
+    pub(crate) fn add(&self) {
+        // AcqRel on one word: loom models read-modify-writes exactly.
+        self.inflight.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Releases one message's count; the release that reaches 0 wakes the waiter.
+    fn release(&self) {
+        // AcqRel: everything the message's handler did happens-before a waiter that sees 0.
+        if self.inflight.fetch_sub(1, Ordering::AcqRel) == 1 {
+            // Taken after the decrement: a waiter is either before its check (it will read
+            // 0) or inside `wait` (and gets this notification).
+            let _lock = self.lock.lock();
+            self.zero.notify_all();
+        }
+    }
+
+    /// Waits until every counted message was released.
     pub(crate) fn wait(&self) {
-        let mut count = self.count.lock();
-        while *count != 0 {
-            count = self
+        let mut lock = self.lock.lock();
+        while self.inflight.load(Ordering::Acquire) != 0 {
+            lock = self
                 .zero
-                .wait_timeout(count, std::time::Duration::from_millis(100));
+                .wait_timeout(lock, std::time::Duration::from_millis(100));
+        }
+    }
+
+    /// Records the outcome of one of the emission's own deliveries.
+    pub(crate) fn record(&self, sub: SubscriptionId, outcome: Outcome) {
+        self.outcomes.lock().push((sub, outcome));
+    }
+
+    /// The recorded outcomes (taken once the wait is over).
+    pub(crate) fn take_outcomes(&self) -> Vec<(SubscriptionId, Outcome)> {
+        std::mem::take(&mut *self.outcomes.lock())
+    }
+}
+
+// The chained group of the handler running on this thread (or of the `emit_and_wait` in
+// progress on it): every emission made here joins it. loom's `thread_local!` takes no
+// `const` blocks.
+#[cfg(not(loom))]
+thread_local! {
+    static CHAIN: RefCell<Option<Arc<Group>>> = const { RefCell::new(None) };
+}
+#[cfg(loom)]
+thread_local! {
+    static CHAIN: RefCell<Option<Arc<Group>>> = RefCell::new(None);
+}
+
+/// The chained group emissions made on this thread join, if any.
+#[inline]
+pub(crate) fn current_chain() -> Option<Arc<Group>> {
+    CHAIN.with(|chain| chain.borrow().clone())
+}
+
+/// Makes `group` this thread's chain for as long as it lives, then restores the previous
+/// one.
+pub(crate) struct ChainScope {
+    previous: Option<Arc<Group>>,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl ChainScope {
+    pub(crate) fn enter(group: Arc<Group>) -> Self {
+        let previous = CHAIN.with(|chain| chain.borrow_mut().replace(group));
+        Self {
+            previous,
+            _not_send: PhantomData,
         }
     }
 }
 
-/// Released when dropped: after the message's invocation, or when it is discarded or
-/// dead-lettered instead.
-pub(crate) struct Completion(Arc<Latch>);
+impl Drop for ChainScope {
+    fn drop(&mut self) {
+        let previous = self.previous.take();
+        let _ours = CHAIN.with(|chain| std::mem::replace(&mut *chain.borrow_mut(), previous));
+    }
+}
+
+/// A queued message's counts in the groups waiting for it, released when the message is
+/// dropped: after its invocation, or when it is discarded or dead-lettered instead.
+pub(crate) struct Completion {
+    /// An inline emit waiting for this (dedicated) invocation.
+    wait: Option<Arc<Group>>,
+    /// The `emit_and_wait` chain this message belongs to.
+    chain: Option<Arc<Group>>,
+    /// The subscription it is queued for.
+    sub: SubscriptionId,
+    /// One of the chain's own deliveries (not a nested emit): its outcome is recorded.
+    direct: bool,
+    recorded: bool,
+}
+
+impl Completion {
+    /// The chained group whose emits the handler joins while it runs this message.
+    pub(crate) fn chain(&self) -> Option<&Arc<Group>> {
+        self.chain.as_ref()
+    }
+
+    /// Records the invocation's outcome, for one of the chain's own deliveries.
+    pub(crate) fn record(&mut self, outcome: impl FnOnce() -> Outcome) {
+        if let (Some(chain), true) = (&self.chain, self.direct) {
+            chain.record(self.sub, outcome());
+            self.recorded = true;
+        }
+    }
+}
 
 impl Drop for Completion {
     fn drop(&mut self) {
-        let mut count = self.0.count.lock();
-        *count -= 1;
-        if *count == 0 {
-            self.0.zero.notify_all();
+        if !self.recorded {
+            self.record(|| Outcome::NotRun);
+        }
+        if let Some(chain) = &self.chain {
+            chain.release();
+        }
+        if let Some(wait) = &self.wait {
+            wait.release();
         }
     }
 }
@@ -127,7 +247,14 @@ pub(crate) struct Carrier<'a> {
     key_cache: Option<EventKey>,
     /// Set while delivering to a recipient whose invocation the emit waits for.
     pub(crate) wait_for_it: bool,
-    pub(crate) latch: Option<Arc<Latch>>,
+    /// The group of an inline emit's waits for dedicated invocations.
+    pub(crate) latch: Option<Arc<Group>>,
+    /// The `emit_and_wait` chain this emission joins (its own, or its handler's).
+    pub(crate) chain: Option<Arc<Group>>,
+    /// This emission is the chain's own (its deliveries' outcomes are recorded).
+    pub(crate) direct: bool,
+    /// The subscription the message being built is for.
+    pub(crate) recipient: SubscriptionId,
 }
 
 impl<'a> Carrier<'a> {
@@ -140,6 +267,9 @@ impl<'a> Carrier<'a> {
             key_cache: None,
             wait_for_it: false,
             latch: None,
+            chain: current_chain(),
+            direct: false,
+            recipient: SubscriptionId::NONE,
         }
     }
 
@@ -182,14 +312,53 @@ impl<'a> Carrier<'a> {
         })
     }
 
-    /// A completion for the message being built, if the emit waits for its invocation.
-    pub(crate) fn completion(&mut self) -> Option<Completion> {
-        if !self.wait_for_it {
+    /// The counts of the message being built in the groups that wait for it, added before
+    /// the message is pushed.
+    pub(crate) fn completion(&mut self) -> Option<Box<Completion>> {
+        let wait = if self.wait_for_it {
+            Some(self.latch.get_or_insert_with(Group::new).clone())
+        } else {
+            None
+        };
+        if wait.is_none() && self.chain.is_none() {
             return None;
         }
-        let latch = self.latch.get_or_insert_with(Default::default).clone();
-        *latch.count.lock() += 1;
-        Some(Completion(latch))
+        if let Some(wait) = &wait {
+            wait.add();
+        }
+        // Mutant: the chain's count is added after the push is published (see
+        // `Carrier::published`), so a runner may release it before it was added.
+        #[cfg(not(ventus_mutant = "inflight_after_push"))]
+        if let Some(chain) = &self.chain {
+            chain.add();
+        }
+        Some(Box::new(Completion {
+            wait,
+            chain: self.chain.clone(),
+            sub: self.recipient,
+            direct: self.direct,
+            recorded: false,
+        }))
+    }
+
+    /// Called right after a message built from this carrier was pushed and counted in the
+    /// subscription's pending counter (where a runner may take it at once).
+    #[inline]
+    pub(crate) fn published(&self) {
+        #[cfg(ventus_mutant = "inflight_after_push")]
+        if let Some(chain) = &self.chain {
+            crate::sync::yield_now();
+            chain.add();
+        }
+    }
+
+    /// The chained group a run of the emission's first (borrowed) delivery records into.
+    pub(crate) fn direct_chain(&self) -> Option<Arc<Group>> {
+        if self.direct {
+            self.chain.clone()
+        } else {
+            None
+        }
     }
 
     /// Makes the event's `EventKey` once per emission (dynamic subscriptions need it).

@@ -254,3 +254,53 @@ impl fmt::Display for WouldDeadlock {
 }
 
 impl Error for WouldDeadlock {}
+
+/// Why an [`Emitter::ask`](crate::Emitter::ask) got no reply.
+#[non_exhaustive]
+pub enum AskError<Q> {
+    /// The subscription is not linked to the request's type, or is gone: the request
+    /// comes back.
+    NotLinked(Q),
+    /// The emit itself failed (full mailbox, shutdown, nesting too deep): the request
+    /// comes back inside.
+    Emit(EmitError<Q>),
+    /// Asked from a runtime's pool worker, where waiting could hold the worker the reply
+    /// needs: the request comes back.
+    WouldDeadlock(Q),
+    /// No reply within the timeout (the handler may still answer later; the reply is then
+    /// dropped).
+    Timeout,
+    /// The request was dropped without a reply: the handler did not answer, failed or
+    /// panicked, or the request was refused or discarded.
+    NoReply,
+}
+
+impl<Q> fmt::Debug for AskError<Q> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AskError::NotLinked(_) => f.write_str("NotLinked(..)"),
+            AskError::Emit(error) => f.debug_tuple("Emit").field(error).finish(),
+            AskError::WouldDeadlock(_) => f.write_str("WouldDeadlock(..)"),
+            AskError::Timeout => f.write_str("Timeout"),
+            AskError::NoReply => f.write_str("NoReply"),
+        }
+    }
+}
+
+impl<Q> fmt::Display for AskError<Q> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AskError::NotLinked(_) => {
+                f.write_str("the subscription is not linked to the request's type, or is gone")
+            }
+            AskError::Emit(error) => write!(f, "the request was not delivered: {error}"),
+            AskError::WouldDeadlock(_) => {
+                f.write_str("ask from a pool worker could wait on the worker the reply needs")
+            }
+            AskError::Timeout => f.write_str("no reply within the timeout"),
+            AskError::NoReply => f.write_str("the request was dropped without a reply"),
+        }
+    }
+}
+
+impl<Q> Error for AskError<Q> {}

@@ -296,10 +296,9 @@ impl DynPayload {
 pub(crate) struct TypedMsg<T> {
     pub(crate) payload: Payload<T>,
     pub(crate) meta: Option<MsgMeta>,
-    /// Released when the message is dropped, after its invocation (an inline emit waits
-    /// for a dedicated thread's invocation this way).
-    #[allow(dead_code)]
-    pub(crate) done: Option<crate::carrier::Completion>,
+    /// The counts of the waits this message is part of, released when it is dropped,
+    /// after its invocation (boxed: most messages have none).
+    pub(crate) done: Option<Box<crate::carrier::Completion>>,
 }
 
 /// A message in a dynamic (named, `Any` or multi-key) mailbox.
@@ -308,8 +307,7 @@ pub(crate) struct Envelope {
     pub(crate) type_name: &'static str,
     pub(crate) payload: DynPayload,
     pub(crate) meta: Option<MsgMeta>,
-    /// Released when the message is dropped, after its invocation (an inline emit waits
-    /// for a dedicated thread's invocation this way).
-    #[allow(dead_code)]
-    pub(crate) done: Option<crate::carrier::Completion>,
+    /// The counts of the waits this message is part of, released when it is dropped,
+    /// after its invocation (boxed: most messages have none).
+    pub(crate) done: Option<Box<crate::carrier::Completion>>,
 }

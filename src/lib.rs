@@ -17,6 +17,7 @@ mod handler;
 mod hooks;
 mod linker;
 mod nexus;
+mod outcome;
 mod subscription;
 mod sync;
 
@@ -24,9 +25,10 @@ pub use actor::{
     DEFAULT_BATCH, DEFAULT_LINGER, DEFAULT_POLL, MAX_LINGER, Placement, Runtime, RuntimeBuilder,
     RuntimeStats, ShutdownReport, Spin, shutdown_default,
 };
-pub use emitter::{Actors, DeferredEmission, Delivery, Emission, Emitter, Inline, Strategy};
+pub use emitter::{Actors, DeferredEmission, Delivery, Emission, Emitter, Inline, Reply, Strategy};
 pub use error::{
-    BoxError, BuildError, DispatchError, EmitError, Failure, Refusal, SubscribeError, WouldDeadlock,
+    AskError, BoxError, BuildError, DispatchError, EmitError, Failure, Refusal, SubscribeError,
+    WouldDeadlock,
 };
 pub use event::{Event, EventId, EventKey, EventMeta, TypeKey};
 pub use handler::{HandlerResult, NoArg, OnSuccess, WithValue};
@@ -49,6 +51,7 @@ pub use nexus::{
 #[cfg(loom)]
 #[doc(hidden)]
 pub use nexus::{Drained as NexusDrained, Inbox as NexusInbox};
+pub use outcome::{Completed, Outcome};
 pub use subscription::{
     DEFAULT_CAPACITY, MAX_DEPTH, OnPanic, Policy, Subscription, SubscriptionGuard, SubscriptionId,
     SubscriptionStats,

@@ -10,13 +10,14 @@ use std::marker::PhantomData;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use crate::actor::Dedicated;
-use crate::carrier::Carrier;
+use crate::carrier::{Carrier, ChainScope, Completion, Group};
 use crate::error::{Failure, Refusal, WouldDeadlock};
 use crate::event::{
     DynPayload, Envelope, EventKey, EventMeta, MsgMeta, Payload, TypeKey, TypedMsg,
 };
 use crate::hooks::{DeadLetter, DeadLetterReason, DeadPayload, ErrorReport, Hooks, panic_message};
 use crate::linker::LinkerInner;
+use crate::outcome::Outcome;
 use crate::sync::{
     Arc, AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Backoff, Mailbox, Mutex, Ordering, Weak,
     thread_local,
@@ -27,6 +28,9 @@ use crate::sync::{
 pub struct SubscriptionId(pub(crate) u64);
 
 impl SubscriptionId {
+    /// No subscription (ids start at 1).
+    pub(crate) const NONE: SubscriptionId = SubscriptionId(0);
+
     /// The number behind the id.
     pub fn get(self) -> u64 {
         self.0
@@ -277,6 +281,18 @@ pub(crate) enum Step {
     Failed(Failure),
 }
 
+impl Step {
+    /// The outcome `emit_and_wait` reports for it.
+    pub(crate) fn outcome(&self) -> Outcome {
+        match self {
+            Step::Succeeded | Step::SuccessPanicked(_) => Outcome::Succeeded,
+            Step::Failed(Failure::Panic(message)) => Outcome::Panicked(message.clone()),
+            Step::Failed(Failure::Handler(error)) => Outcome::Failed(error.to_string()),
+            Step::Failed(failure) => Outcome::Failed(failure.to_string()),
+        }
+    }
+}
+
 /// A failure callback: the subscription's own, or the linker's default.
 pub(crate) enum FailureCallback {
     Own(Box<dyn FnMut(Failure) + Send>),
@@ -343,6 +359,8 @@ pub(crate) trait Message: Send + Sized + 'static {
     fn build(carrier: &mut Carrier<'_>, last: bool, meta: bool) -> Option<Self>;
     /// The key and payload, for a dead letter.
     fn into_dead(self, wants_payload: bool) -> (EventKey, Option<DynPayload>);
+    /// Takes the message's completion (released after the invocation and the drop).
+    fn take_done(&mut self) -> Option<Box<Completion>>;
 }
 
 impl<T: Send + Sync + 'static> Message for TypedMsg<T> {
@@ -396,6 +414,10 @@ impl<T: Send + Sync + 'static> Message for TypedMsg<T> {
             Payload::Shared(value) => DynPayload::Shared(value),
         });
         (EventKey::of::<T>(), payload)
+    }
+
+    fn take_done(&mut self) -> Option<Box<Completion>> {
+        self.done.take()
     }
 }
 
@@ -453,6 +475,10 @@ impl Message for Envelope {
 
     fn into_dead(self, wants_payload: bool) -> (EventKey, Option<DynPayload>) {
         (self.key, wants_payload.then_some(self.payload))
+    }
+
+    fn take_done(&mut self) -> Option<Box<Completion>> {
+        self.done.take()
     }
 }
 
@@ -544,13 +570,16 @@ impl<M: Message> MailboxCore<M> {
 
     /// Runs the subscription on this thread: the caller moved `pending` away from 0, so it
     /// is the one runner. `first` is an event in hand that was counted but not pushed.
-    fn run_owned(&self, common: &SubCommon, first: Option<M::Ref<'_>>) {
+    fn run_owned(&self, common: &SubCommon, first: Option<M::Ref<'_>>, record: Option<&Group>) {
         let mut state = self.run.lock();
         let _running = Running::enter(common.id);
         let mut done = 0usize;
         if let Some(view) = first {
             if common.may_start() {
                 let step = run_caught(&mut state.run, view);
+                if let Some(group) = record {
+                    group.record(common.id, step.outcome());
+                }
                 finish(common, &mut state.on_failure, step);
             } else {
                 // Unsubscribed since the emitter looked: the emitter keeps the event (it may
@@ -558,6 +587,9 @@ impl<M: Message> MailboxCore<M> {
                 bump(&common.stats.discarded);
                 let key = M::ref_key(&view);
                 common.dead_letter(|| key, None, DeadLetterReason::DiscardedAfterUnsubscribe);
+                if let Some(group) = record {
+                    group.record(common.id, Outcome::NotRun);
+                }
             }
             done = 1;
         }
@@ -627,7 +659,9 @@ impl<M: Message> MailboxCore<M> {
         done
     }
 
-    fn invoke(&self, common: &SubCommon, state: &mut RunState<M>, message: M) {
+    fn invoke(&self, common: &SubCommon, state: &mut RunState<M>, mut message: M) {
+        // Released last: after the handler, its callbacks and the payload's drop.
+        let mut done = message.take_done();
         if !common.may_start() {
             bump(&common.stats.discarded);
             let wants = common.hooks.wants_dead_letters();
@@ -643,6 +677,11 @@ impl<M: Message> MailboxCore<M> {
             }
             return;
         }
+        // The handler's emits join the chain this message belongs to.
+        let _chain = done
+            .as_ref()
+            .and_then(|done| done.chain())
+            .map(|chain| ChainScope::enter(chain.clone()));
         let step = run_caught(&mut state.run, message.view());
         // A payload's Drop may panic: never let it unwind through the runner.
         if let Err(panic) = catch_unwind(AssertUnwindSafe(move || drop(message))) {
@@ -651,7 +690,12 @@ impl<M: Message> MailboxCore<M> {
                 message: panic_message(&*panic),
             });
         }
+        if let Some(done) = &mut done {
+            done.record(|| step.outcome());
+        }
         finish(common, &mut state.on_failure, step);
+        drop(_chain);
+        drop(done);
     }
 }
 
@@ -756,13 +800,14 @@ impl<M: Message> Core for MailboxCore<M> {
             .compare_exchange(0, 1, Ordering::Acquire, Ordering::Relaxed)
             .is_ok()
         {
+            let record = carrier.direct_chain();
             match M::borrow(carrier, common.wants_meta) {
-                Some(view) => self.run_owned(common, Some(view)),
+                Some(view) => self.run_owned(common, Some(view), record.as_deref()),
                 None => {
                     // No event to run (the emission was emptied): give the count back, and
                     // run what others queued meanwhile.
                     if release(common, 1) != 0 {
-                        self.run_owned(common, None);
+                        self.run_owned(common, None, None);
                     }
                 }
             }
@@ -770,7 +815,7 @@ impl<M: Message> Core for MailboxCore<M> {
         }
         // Busy (on another thread, or on this stack): queue behind the current runner.
         if self.enqueue(common, carrier, last, ctx)? {
-            self.run_owned(common, None);
+            self.run_owned(common, None, None);
         }
         Ok(())
     }
@@ -801,6 +846,7 @@ impl<M: Message> Core for MailboxCore<M> {
                 }
             }
         }
+        carrier.recipient = common.id;
         let Some(message) = M::build(carrier, last, common.wants_meta) else {
             return Ok(false);
         };
@@ -818,6 +864,7 @@ impl<M: Message> Core for MailboxCore<M> {
             common.pending.fetch_add(1, Ordering::AcqRel);
             idle
         };
+        carrier.published();
         Ok(owner)
     }
 

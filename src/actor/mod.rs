@@ -71,6 +71,22 @@ thread_local! {
     static CURRENT: Cell<u64> = Cell::new(0);
 }
 
+// Whether this thread is one of a runtime's pool workers (not a dedicated thread).
+#[cfg(not(loom))]
+thread_local! {
+    static POOL_WORKER: Cell<bool> = const { Cell::new(false) };
+}
+#[cfg(loom)]
+thread_local! {
+    static POOL_WORKER: Cell<bool> = Cell::new(false);
+}
+
+/// Whether this thread is a pool worker: a wait here could hold the very worker that the
+/// awaited handlers need (so `emit_and_wait` and `ask` refuse with `WouldDeadlock`).
+pub(crate) fn on_pool_worker() -> bool {
+    POOL_WORKER.with(Cell::get)
+}
+
 pub(crate) fn current_runtime() -> u64 {
     CURRENT.with(Cell::get)
 }
@@ -235,6 +251,7 @@ impl Shared {
     }
 
     fn worker(self: &Arc<Self>) {
+        POOL_WORKER.with(|worker| worker.set(true));
         loop {
             match self.queue.recv() {
                 Task::Stop => return,

@@ -6,11 +6,12 @@ use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use crate::actor::{self, Runtime, current_runtime};
-use crate::carrier::{Carrier, EmitKey, Slot};
-use crate::error::{DispatchError, EmitError, Refusal};
+use crate::carrier::{Carrier, ChainScope, EmitKey, Group, Slot};
+use crate::error::{AskError, DispatchError, EmitError, Refusal};
 use crate::event::{EventKey, TypeKey};
 use crate::hooks::{ErrorReport, panic_message};
 use crate::linker::Linker;
+use crate::outcome::{Completed, Outcome};
 use crate::subscription::{DeliverCtx, Depth, Subscription, SubscriptionId, in_handler};
 use crate::sync::Arc;
 
@@ -149,12 +150,34 @@ impl Strategy for Actors {
     }
 }
 
+/// The answer slot of an [`Emitter::ask`] request: the handler replies with
+/// [`send`](Reply::send), through a shared reference (handlers see `&Request`).
+pub struct Reply<R> {
+    tx: crossbeam_channel::Sender<R>,
+}
+
+impl<R> Reply<R> {
+    /// Sends the reply. `false` when it cannot arrive: already replied, or the asker gave
+    /// up (timed out) and went away.
+    pub fn send(&self, value: R) -> bool {
+        self.tx.try_send(value).is_ok()
+    }
+}
+
+impl<R> fmt::Debug for Reply<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Reply").finish_non_exhaustive()
+    }
+}
+
 /// One emission, as a [`Strategy`] sees it.
 pub struct Emission<'a> {
     linker: &'a Linker,
     carrier: Carrier<'a>,
     no_wait: bool,
     debug: bool,
+    /// Only this subscription receives the event (`ask`).
+    target: Option<SubscriptionId>,
 }
 
 impl fmt::Debug for Emission<'_> {
@@ -232,6 +255,12 @@ impl<'a> Emission<'a> {
         self.no_wait
     }
 
+    /// The one subscription this emission is for (an [`Emitter::ask`]), if any; the
+    /// delivery helpers skip every other subscription.
+    pub fn target(&self) -> Option<SubscriptionId> {
+        self.target
+    }
+
     /// Delivers the event now, on this thread: the inline strategy's whole work, and the
     /// building block of others. Claims once subscriptions (removing each claimed one from
     /// the registry before running it), runs idle subscriptions here in subscription order,
@@ -292,7 +321,9 @@ impl<'a> Emission<'a> {
         };
         let keyed = keyed.as_deref().unwrap_or(&[]);
         let any = any.as_deref().unwrap_or(&[]);
-        let merge = || Merge { a: keyed, b: any };
+        let target = self.target;
+        let merge =
+            || Merge { a: keyed, b: any }.filter(move |sub| target.is_none_or(|id| sub.id() == id));
         let candidates = merge().filter(|sub| sub.common().is_live()).count();
         if candidates == 0 {
             if self.debug {
@@ -412,6 +443,7 @@ impl<'a> Emission<'a> {
             key: self.carrier.key.clone().make_key(),
             slot,
             debug: self.debug,
+            target: self.target,
         })
     }
 }
@@ -423,6 +455,7 @@ pub struct DeferredEmission {
     key: EventKey,
     slot: Box<dyn Slot>,
     debug: bool,
+    target: Option<SubscriptionId>,
 }
 
 impl fmt::Debug for DeferredEmission {
@@ -468,6 +501,7 @@ impl DeferredEmission {
             carrier: Carrier::new(&mut *self.slot, key),
             no_wait: false,
             debug: self.debug,
+            target: self.target,
         };
         match emission.deliver_inline() {
             Ok(delivery) => Ok(delivery),
@@ -609,38 +643,239 @@ impl Emitter {
         self.dispatch(Some(payload), EmitKey::Named(name, None), true)
     }
 
-    fn dispatch<T: Send + Sync + 'static>(
+    /// Emits `event` and waits until every handler of this emission, and of every
+    /// emission those handlers made (through any emitter, while they ran), has finished:
+    /// Pyventus's behaviour in a synchronous context, with no chained emission lost
+    /// (Pyventus issue #34). Returns each reached subscription's [`Outcome`].
+    ///
+    /// Works with every strategy: inline handlers run on this thread; queued ones
+    /// (actors, dedicated threads) are counted in an in-flight counter that each message
+    /// adds to *before* it is pushed and releases after its handler, its callbacks and
+    /// its payload's drop.
+    ///
+    /// A handler that waits for an event it caused itself to reach it again (a chain back
+    /// into a subscription that is blocked in this call) waits forever: do not
+    /// `emit_and_wait` a chain that comes back to the waiting handler.
+    ///
+    /// # Errors
+    ///
+    /// [`EmitError::WouldDeadlock`] on a runtime's pool worker (waiting there could hold
+    /// the worker the chain needs; use [`emit`](Self::emit) from pooled handlers, or a
+    /// `Dedicated` placement, which may block); otherwise as for [`emit`](Self::emit).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ventus::{Actors, Emitter, Linker, Outcome, Runtime};
+    ///
+    /// struct Order(u32);
+    /// struct Shipped(u32);
+    /// let runtime = Runtime::builder().workers(2).build().unwrap();
+    /// let linker = Linker::new();
+    /// let emitter = Emitter::new(&linker, Actors::new(&runtime));
+    /// let shipped = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    /// let (inner, total) = (emitter.clone(), shipped.clone());
+    /// let order = linker
+    ///     .on::<Order>()
+    ///     .call(move |order: &Order| {
+    ///         let _ = inner.emit(Shipped(order.0)); // chained: waited for too
+    ///     })
+    ///     .unwrap();
+    /// let _ship = linker
+    ///     .on::<Shipped>()
+    ///     .call(move |s: &Shipped| {
+    ///         total.fetch_add(s.0, std::sync::atomic::Ordering::Relaxed);
+    ///     })
+    ///     .unwrap();
+    /// let completed = emitter.emit_and_wait(Order(7)).unwrap();
+    /// assert_eq!(completed.outcome(order.id()), Some(&Outcome::Succeeded));
+    /// assert_eq!(shipped.load(std::sync::atomic::Ordering::Relaxed), 7);
+    /// ```
+    pub fn emit_and_wait<T: Send + Sync + 'static>(
+        &self,
+        event: T,
+    ) -> Result<Completed, EmitError<T>> {
+        self.dispatch_and_wait(Some(event), EmitKey::Type(TypeKey::of::<T>()))
+    }
+
+    /// [`emit_and_wait`](Self::emit_and_wait) for a named event.
+    ///
+    /// # Errors
+    ///
+    /// [`EmitError::EmptyName`] for an empty name, and as for
+    /// [`emit_and_wait`](Self::emit_and_wait).
+    pub fn emit_named_and_wait<T: Send + Sync + 'static>(
+        &self,
+        name: &str,
+        payload: T,
+    ) -> Result<Completed, EmitError<T>> {
+        if name.is_empty() {
+            return Err(EmitError::EmptyName(payload));
+        }
+        self.dispatch_and_wait(Some(payload), EmitKey::Named(name, None))
+    }
+
+    fn dispatch_and_wait<T: Send + Sync + 'static>(
         &self,
         mut slot: Option<T>,
         key: EmitKey<'_>,
+    ) -> Result<Completed, EmitError<T>> {
+        if crate::actor::on_pool_worker() {
+            if let Some(event) = slot.take() {
+                return Err(EmitError::WouldDeadlock(event));
+            }
+        }
+        let group = Group::new();
+        let scope = ChainScope::enter(group.clone());
+        let result = self.dispatch_inner(slot, key, false, true, None);
+        drop(scope);
+        group.wait();
+        let mut outcomes = group.take_outcomes();
+        let delivery = result?;
+        outcomes.extend(
+            delivery
+                .refused
+                .iter()
+                .map(|(id, refusal)| (*id, Outcome::Refused(*refusal))),
+        );
+        outcomes.sort_by_key(|(id, _)| *id);
+        Ok(Completed { delivery, outcomes })
+    }
+
+    fn dispatch<T: Send + Sync + 'static>(
+        &self,
+        slot: Option<T>,
+        key: EmitKey<'_>,
         no_wait: bool,
     ) -> Result<Delivery, EmitError<T>> {
+        self.dispatch_inner(slot, key, no_wait, false, None)
+    }
+
+    /// Sends `request` to `subscription` alone and waits at most `timeout` for its reply:
+    /// request/reply with one actor. `make` builds the request around a [`Reply`]; the
+    /// handler answers with [`Reply::send`].
+    ///
+    /// # Errors
+    ///
+    /// [`AskError::NotLinked`] (with the request) when the subscription is not linked to
+    /// the request's type or is gone; [`AskError::Emit`] when it refused the request (full
+    /// mailbox, shutdown); [`AskError::WouldDeadlock`] on a pool worker (waiting there could
+    /// hold the worker the reply needs); [`AskError::Timeout`]; [`AskError::NoReply`] when
+    /// the request was dropped without a reply (the handler did not answer, failed,
+    /// panicked, or the request was discarded).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ventus::{Actors, Emitter, Linker, Reply, Runtime};
+    ///
+    /// struct Price { symbol: &'static str, reply: Reply<u64> }
+    /// let runtime = Runtime::builder().workers(1).build().unwrap();
+    /// let linker = Linker::new();
+    /// let quotes = linker
+    ///     .on::<Price>()
+    ///     .call(|ask: &Price| {
+    ///         ask.reply.send(if ask.symbol == "ACME" { 42 } else { 0 });
+    ///     })
+    ///     .unwrap();
+    /// let emitter = Emitter::new(&linker, Actors::new(&runtime));
+    /// let price = emitter
+    ///     .ask(&quotes, |reply| Price { symbol: "ACME", reply }, Duration::from_secs(5))
+    ///     .unwrap();
+    /// assert_eq!(price, 42);
+    /// ```
+    pub fn ask<Q: Send + Sync + 'static, R: Send + 'static>(
+        &self,
+        subscription: &Subscription,
+        make: impl FnOnce(Reply<R>) -> Q,
+        timeout: std::time::Duration,
+    ) -> Result<R, AskError<Q>> {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        let request = make(Reply { tx });
+        if crate::actor::on_pool_worker() {
+            return Err(AskError::WouldDeadlock(request));
+        }
+        let mut slot = Some(request);
+        let delivery = self
+            .dispatch_slot(
+                &mut slot,
+                EmitKey::Type(TypeKey::of::<Q>()),
+                false,
+                false,
+                Some(subscription.id()),
+            )
+            .map_err(AskError::Emit)?;
+        if delivery.delivered == 0 && delivery.refused.is_empty() {
+            if let Some(request) = slot.take() {
+                return Err(AskError::NotLinked(request));
+            }
+        }
+        self.drop_untaken(slot);
+        if delivery.delivered == 0 {
+            // Refused, and the request is shared no more: nothing will reply.
+            return Err(AskError::NoReply);
+        }
+        match rx.recv_timeout(timeout) {
+            Ok(reply) => Ok(reply),
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => Err(AskError::Timeout),
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => Err(AskError::NoReply),
+        }
+    }
+
+    fn dispatch_inner<T: Send + Sync + 'static>(
+        &self,
+        slot: Option<T>,
+        key: EmitKey<'_>,
+        no_wait: bool,
+        direct: bool,
+        target: Option<SubscriptionId>,
+    ) -> Result<Delivery, EmitError<T>> {
+        let mut slot = slot;
+        let result = self.dispatch_slot(&mut slot, key, no_wait, direct, target);
+        self.drop_untaken(slot);
+        result
+    }
+
+    /// Drops an event nobody took; its Drop must not unwind into the caller of `emit`.
+    fn drop_untaken<T>(&self, slot: Option<T>) {
+        if slot.is_some() {
+            if let Err(panic) = catch_unwind(AssertUnwindSafe(move || drop(slot))) {
+                self.linker
+                    .inner
+                    .hooks
+                    .error(ErrorReport::PayloadDropPanicked {
+                        subscription: None,
+                        message: crate::subscription::caught_message(panic),
+                    });
+            }
+        }
+    }
+
+    /// Dispatches the event in `slot`; an event nobody took stays there.
+    fn dispatch_slot<T: Send + Sync + 'static>(
+        &self,
+        slot: &mut Option<T>,
+        key: EmitKey<'_>,
+        no_wait: bool,
+        direct: bool,
+        target: Option<SubscriptionId>,
+    ) -> Result<Delivery, EmitError<T>> {
         let debug = self.linker.inner.hooks.debug_enabled(self.debug);
+        let mut carrier = Carrier::new(slot, key);
+        carrier.direct = direct;
         let mut emission = Emission {
             linker: &self.linker,
-            carrier: Carrier::new(&mut slot, key),
+            carrier,
             no_wait,
             debug,
+            target,
         };
         let result = self.strategy.dispatch(&mut emission);
         drop(emission);
+        let slot = &mut *slot;
         match result {
-            Ok(delivery) => {
-                // An event nobody took is dropped here; its Drop must not unwind into the
-                // caller of `emit`.
-                if slot.is_some() {
-                    if let Err(panic) = catch_unwind(AssertUnwindSafe(move || drop(slot))) {
-                        self.linker
-                            .inner
-                            .hooks
-                            .error(ErrorReport::PayloadDropPanicked {
-                                subscription: None,
-                                message: crate::subscription::caught_message(panic),
-                            });
-                    }
-                }
-                Ok(delivery)
-            }
+            Ok(delivery) => Ok(delivery),
             Err(error) => match slot.take() {
                 Some(event) => Err(match error {
                     DispatchError::Full => EmitError::Full(event),
