@@ -25,7 +25,9 @@ pub use actor::{
     DEFAULT_BATCH, DEFAULT_LINGER, DEFAULT_POLL, MAX_LINGER, Placement, Runtime, RuntimeBuilder,
     RuntimeStats, ShutdownReport, Spin, shutdown_default,
 };
-pub use emitter::{Actors, DeferredEmission, Delivery, Emission, Emitter, Inline, Reply, Strategy};
+pub use emitter::{
+    Actors, Batch, DeferredEmission, Delivery, Emission, Emitter, Inline, Reply, Strategy,
+};
 pub use error::{
     AskError, BoxError, BuildError, DispatchError, EmitError, Failure, Refusal, SubscribeError,
     WouldDeadlock,

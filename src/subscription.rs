@@ -361,6 +361,23 @@ pub(crate) trait Message: Send + Sized + 'static {
     fn into_dead(self, wants_payload: bool) -> (EventKey, Option<DynPayload>);
     /// Takes the message's completion (released after the invocation and the drop).
     fn take_done(&mut self) -> Option<Box<Completion>>;
+    /// The payload type a batch item must have (`Some` for typed mailboxes only).
+    fn batch_type() -> Option<std::any::TypeId> {
+        None
+    }
+    /// A message from one batch item: an `Option<T>` (moved) or an `Option<Arc<T>>`
+    /// (shared), taken out of `item`.
+    fn from_item(item: &mut dyn std::any::Any, meta: Option<MsgMeta>) -> Option<Self> {
+        let _ = (item, meta);
+        None
+    }
+}
+
+/// The events of a batch as one mailbox takes them, type-erased: item `i` is an
+/// `Option<T>` or an `Option<Arc<T>>` that the mailbox takes.
+pub(crate) trait BatchItems {
+    fn len(&self) -> usize;
+    fn item(&mut self, index: usize) -> &mut dyn std::any::Any;
 }
 
 impl<T: Send + Sync + 'static> Message for TypedMsg<T> {
@@ -418,6 +435,23 @@ impl<T: Send + Sync + 'static> Message for TypedMsg<T> {
 
     fn take_done(&mut self) -> Option<Box<Completion>> {
         self.done.take()
+    }
+
+    fn batch_type() -> Option<std::any::TypeId> {
+        Some(std::any::TypeId::of::<T>())
+    }
+
+    fn from_item(item: &mut dyn std::any::Any, meta: Option<MsgMeta>) -> Option<Self> {
+        let payload = if let Some(owned) = item.downcast_mut::<Option<T>>() {
+            Payload::Owned(owned.take()?)
+        } else {
+            Payload::Shared(item.downcast_mut::<Option<Arc<T>>>()?.take()?)
+        };
+        Some(TypedMsg {
+            payload,
+            meta,
+            done: None,
+        })
     }
 }
 
@@ -510,6 +544,14 @@ pub(crate) trait Core: Send + Sync + 'static {
         last: bool,
         ctx: DeliverCtx,
     ) -> Result<bool, Refusal>;
+
+    /// The payload type this mailbox takes batches of, if it takes them.
+    fn batch_type(&self) -> Option<std::any::TypeId>;
+
+    /// Pushes every item of a batch, then counts them with one `fetch_add`. The caller
+    /// checked the type and the room. `true`: this call moved `pending` from 0, so the
+    /// caller must schedule the subscription.
+    fn push_batch(&self, common: &SubCommon, items: &mut dyn BatchItems) -> bool;
 
     /// Runs at most `max` queued events (the caller owns the run). `true`: more remain and
     /// the caller must run or reschedule it again. Once `abandon` is raised, the events not
@@ -866,6 +908,29 @@ impl<M: Message> Core for MailboxCore<M> {
         };
         carrier.published();
         Ok(owner)
+    }
+
+    fn batch_type(&self) -> Option<std::any::TypeId> {
+        M::batch_type()
+    }
+
+    fn push_batch(&self, common: &SubCommon, items: &mut dyn BatchItems) -> bool {
+        let mut pushed = 0;
+        for index in 0..items.len() {
+            let meta = common.wants_meta.then(|| MsgMeta {
+                id: crate::event::EventId::next(),
+                at: std::time::Instant::now(),
+            });
+            if let Some(message) = M::from_item(items.item(index), meta) {
+                self.mailbox.push(message);
+                pushed += 1;
+            }
+        }
+        if pushed == 0 {
+            return false;
+        }
+        // AcqRel, as in `enqueue`: one count for the whole batch.
+        common.pending.fetch_add(pushed, Ordering::AcqRel) == 0
     }
 
     fn run_batch(

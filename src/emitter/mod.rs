@@ -31,6 +31,13 @@ pub struct Delivery {
 
 impl Delivery {
     /// Whether no subscription refused the event.
+    /// Adds another delivery's counts and refusals to this one.
+    pub fn absorb(&mut self, other: Delivery) {
+        self.delivered += other.delivered;
+        self.refused.extend(other.refused);
+    }
+
+    /// Whether no subscription refused the event.
     pub fn is_complete(&self) -> bool {
         self.refused.is_empty()
     }
@@ -83,6 +90,18 @@ pub trait Strategy: Send + Sync + fmt::Debug + 'static {
     /// A [`DispatchError`] when no subscription took the event; the event must still be in
     /// the emission.
     fn dispatch(&self, emission: &mut Emission<'_>) -> Result<Delivery, DispatchError>;
+
+    /// Handles a batch of events of one type ([`Emitter::emit_batch`]). The default
+    /// handles them one by one through [`dispatch`](Self::dispatch); strategies override it
+    /// to amortise per-emit costs.
+    ///
+    /// # Errors
+    ///
+    /// A [`DispatchError`] when the whole batch was refused; every event must still be in
+    /// the batch. Single events refused are kept by [`Batch::each`].
+    fn dispatch_batch(&self, batch: &mut Batch<'_>) -> Result<Delivery, DispatchError> {
+        Ok(batch.each(|emission| self.dispatch(emission)))
+    }
 }
 
 /// The inline strategy: handlers run on the emitting thread, in subscription order, before
@@ -103,6 +122,10 @@ pub struct Inline;
 impl Strategy for Inline {
     fn dispatch(&self, emission: &mut Emission<'_>) -> Result<Delivery, DispatchError> {
         emission.deliver_inline()
+    }
+
+    fn dispatch_batch(&self, batch: &mut Batch<'_>) -> Result<Delivery, DispatchError> {
+        Ok(batch.deliver_inline())
     }
 }
 
@@ -148,7 +171,14 @@ impl Strategy for Actors {
     fn dispatch(&self, emission: &mut Emission<'_>) -> Result<Delivery, DispatchError> {
         emission.deliver_to(&self.runtime)
     }
+
+    fn dispatch_batch(&self, batch: &mut Batch<'_>) -> Result<Delivery, DispatchError> {
+        batch.deliver_to(&self.runtime)
+    }
 }
+
+mod batch;
+pub use batch::Batch;
 
 /// The answer slot of an [`Emitter::ask`] request: the handler replies with
 /// [`send`](Reply::send), through a shared reference (handlers see `&Request`).
@@ -641,6 +671,83 @@ impl Emitter {
             return Err(EmitError::EmptyName(payload));
         }
         self.dispatch(Some(payload), EmitKey::Named(name, None), true)
+    }
+
+    /// Emits a batch of events of one type: with the actor strategy, one snapshot read
+    /// and, per matching mailbox, one push per event and one count for the whole batch
+    /// (see [`Batch::deliver_to`]); with the inline strategy, each event in turn; other
+    /// strategies as their [`Strategy::dispatch_batch`] says. Per subscription, the events
+    /// keep their order. `delivered` in the result sums over the events.
+    ///
+    /// # Errors
+    ///
+    /// An [`EmitError`] holding, in order, every event that no subscription took (refused
+    /// by all: full, shutdown, too deep); the other events were delivered. Events with no
+    /// subscriber are dropped, as with [`emit`](Self::emit).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ventus::{Actors, Emitter, Linker, Runtime};
+    ///
+    /// let runtime = Runtime::builder().workers(2).build().unwrap();
+    /// let linker = Linker::new();
+    /// let sum = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    /// let s = sum.clone();
+    /// let _sub = linker
+    ///     .on::<u64>()
+    ///     .call(move |n: &u64| {
+    ///         s.fetch_add(*n, std::sync::atomic::Ordering::Relaxed);
+    ///     })
+    ///     .unwrap();
+    /// let emitter = Emitter::new(&linker, Actors::new(&runtime));
+    /// assert_eq!(emitter.emit_batch(1..=100u64).unwrap().delivered, 100);
+    /// runtime.wait_idle().unwrap();
+    /// assert_eq!(sum.load(std::sync::atomic::Ordering::Relaxed), 5050);
+    /// ```
+    pub fn emit_batch<T: Send + Sync + 'static>(
+        &self,
+        events: impl IntoIterator<Item = T>,
+    ) -> Result<Delivery, EmitError<Vec<T>>> {
+        let mut slots: Vec<Option<T>> = events.into_iter().map(Some).collect();
+        if slots.is_empty() {
+            return Ok(Delivery::default());
+        }
+        let debug = self.linker.inner.hooks.debug_enabled(self.debug);
+        let mut batch = Batch {
+            linker: &self.linker,
+            slots: &mut slots,
+            key: TypeKey::of::<T>(),
+            no_wait: false,
+            debug,
+            refused: Vec::new(),
+            error: None,
+        };
+        let result = self.strategy.dispatch_batch(&mut batch);
+        let (refused, error) = (std::mem::take(&mut batch.refused), batch.error.take());
+        drop(batch);
+        let (returned, error) = match result {
+            Ok(delivery) if refused.is_empty() => {
+                // Events nobody subscribes to are dropped here (never unwinding).
+                self.drop_untaken(Some(slots));
+                return Ok(delivery);
+            }
+            Ok(_) => {
+                let mut returned = Vec::with_capacity(refused.len());
+                for index in refused {
+                    returned.extend(slots[index].take());
+                }
+                (returned, error.unwrap_or(DispatchError::Full))
+            }
+            Err(error) => (slots.iter_mut().filter_map(Option::take).collect(), error),
+        };
+        self.drop_untaken(Some(slots));
+        Err(match error {
+            DispatchError::Shutdown => EmitError::Shutdown(returned),
+            DispatchError::TooDeep => EmitError::TooDeep(returned),
+            DispatchError::WouldDeadlock => EmitError::WouldDeadlock(returned),
+            _ => EmitError::Full(returned),
+        })
     }
 
     /// Emits `event` and waits until every handler of this emission, and of every
