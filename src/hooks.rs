@@ -12,6 +12,7 @@ use crate::sync::{Arc, AtomicU64, Ordering};
 
 /// Why an event was not handled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
 pub enum DeadLetterReason {
     /// Dropped by a full mailbox whose policy is `DropNewest`.
@@ -29,6 +30,9 @@ pub enum DeadLetterReason {
     /// Reached a nexus and was consumed by no filter, no handler for its type and no
     /// default handler (the event itself went to the nexus's error hook).
     UnhandledInNexus,
+    /// An entry read from a remote stream (the Redis bridge) that could not be decoded into
+    /// a registered event: unknown wire name, missing field, or bytes that do not parse.
+    UndecodableRemoteEntry,
 }
 
 impl DeadLetterReason {
@@ -40,6 +44,7 @@ impl DeadLetterReason {
             DeadLetterReason::BusDroppedUnapplied => 3,
             DeadLetterReason::LeftAtShutdown => 4,
             DeadLetterReason::UnhandledInNexus => 5,
+            DeadLetterReason::UndecodableRemoteEntry => 6,
         }
     }
 }
@@ -53,6 +58,7 @@ impl fmt::Display for DeadLetterReason {
             DeadLetterReason::BusDroppedUnapplied => "bus dropped unapplied",
             DeadLetterReason::LeftAtShutdown => "left at shutdown",
             DeadLetterReason::UnhandledInNexus => "unhandled in a nexus",
+            DeadLetterReason::UndecodableRemoteEntry => "undecodable remote entry",
         })
     }
 }
@@ -117,6 +123,8 @@ pub struct DeadLetterCounts {
     pub left_at_shutdown: u64,
     /// [`DeadLetterReason::UnhandledInNexus`].
     pub unhandled_in_nexus: u64,
+    /// [`DeadLetterReason::UndecodableRemoteEntry`].
+    pub undecodable_remote_entry: u64,
 }
 
 impl DeadLetterCounts {
@@ -128,6 +136,7 @@ impl DeadLetterCounts {
             + self.bus_dropped_unapplied
             + self.left_at_shutdown
             + self.unhandled_in_nexus
+            + self.undecodable_remote_entry
     }
 }
 
@@ -221,7 +230,7 @@ pub(crate) struct Hooks {
     pub(crate) dead_letter: Option<DeadLetterHook>,
     pub(crate) debug_sink: Option<DebugSink>,
     pub(crate) debug: Option<bool>,
-    dead_counts: [AtomicU64; 6],
+    dead_counts: [AtomicU64; 7],
 }
 
 impl Hooks {
@@ -239,6 +248,7 @@ impl Hooks {
             debug_sink,
             debug,
             dead_counts: [
+                AtomicU64::new(0),
                 AtomicU64::new(0),
                 AtomicU64::new(0),
                 AtomicU64::new(0),
@@ -318,6 +328,7 @@ impl Hooks {
             bus_dropped_unapplied: get(DeadLetterReason::BusDroppedUnapplied),
             left_at_shutdown: get(DeadLetterReason::LeftAtShutdown),
             unhandled_in_nexus: get(DeadLetterReason::UnhandledInNexus),
+            undecodable_remote_entry: get(DeadLetterReason::UndecodableRemoteEntry),
         }
     }
 

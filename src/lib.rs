@@ -18,6 +18,8 @@ mod hooks;
 mod linker;
 mod nexus;
 mod outcome;
+#[cfg(feature = "redis")]
+pub mod redis;
 mod subscription;
 mod sync;
 
