@@ -133,6 +133,20 @@ pub(crate) struct Completion {
 }
 
 impl Completion {
+    /// A count held in `chain` until dropped (work done outside any mailbox, such as a
+    /// rayon job, that an `emit_and_wait` waits for).
+    #[cfg_attr(loom, allow(dead_code))]
+    pub(crate) fn hold(chain: Arc<Group>) -> Self {
+        chain.add();
+        Self {
+            wait: None,
+            chain: Some(chain),
+            sub: SubscriptionId::NONE,
+            direct: false,
+            recorded: false,
+        }
+    }
+
     /// The chained group whose emits the handler joins while it runs this message.
     pub(crate) fn chain(&self) -> Option<&Arc<Group>> {
         self.chain.as_ref()

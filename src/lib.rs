@@ -27,6 +27,8 @@ pub use actor::{
     DEFAULT_BATCH, DEFAULT_LINGER, DEFAULT_POLL, MAX_LINGER, Placement, Runtime, RuntimeBuilder,
     RuntimeStats, ShutdownReport, Spin, shutdown_default,
 };
+#[cfg(not(loom))]
+pub use emitter::Rayon;
 pub use emitter::{
     Actors, Batch, DeferredEmission, Delivery, Emission, Emitter, Inline, Reply, Strategy,
 };

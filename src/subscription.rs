@@ -149,6 +149,8 @@ pub(crate) struct SubCommon {
     pub(crate) stats: SubStats,
     /// A dedicated thread, or `None`: the emitter's strategy decides where it runs.
     pub(crate) home: Option<Dedicated>,
+    /// The runtime whose rayon pool runs a `CpuBound` subscription.
+    pub(crate) cpu: Option<Arc<crate::actor::Shared>>,
 }
 
 impl SubCommon {

@@ -2,6 +2,8 @@
 //! subscriptions, scheduled by each subscription's pending counter (see `README.md` in this
 //! folder for the protocol).
 
+#[cfg(not(loom))]
+mod cpu;
 mod dedicated;
 mod gate;
 
@@ -44,6 +46,12 @@ pub enum Placement {
     /// On a thread of its own, whatever the emitter (the runtime's: the subscription's
     /// builder `runtime`, else the linker's, else the default runtime).
     Dedicated(Spin),
+    /// On the runtime's own rayon pool, whatever the emitter: each run of the subscription
+    /// (up to `batch` events) is one rayon job; one invocation at a time per subscription,
+    /// different subscriptions in parallel. For CPU-bound handlers, which may use rayon's
+    /// parallel iterators themselves. (Under loom, where rayon cannot run, the worker pool
+    /// stands in.)
+    CpuBound,
 }
 
 /// How a dedicated thread waits for work.
@@ -91,6 +99,10 @@ pub(crate) fn current_runtime() -> u64 {
     CURRENT.with(Cell::get)
 }
 
+fn set_pool_worker() {
+    POOL_WORKER.with(|worker| worker.set(true));
+}
+
 fn set_current_runtime(id: u64) {
     CURRENT.with(|current| current.set(id));
 }
@@ -129,6 +141,11 @@ pub(crate) struct Shared {
     live_threads: AtomicUsize,
     dedicated: Mutex<Vec<crate::sync::Weak<dedicated::Waker>>>,
     stats: PoolStats,
+    /// ventus's own rayon pool, built on first use.
+    #[cfg(not(loom))]
+    cpu: std::sync::OnceLock<Option<Arc<rayon::ThreadPool>>>,
+    #[cfg_attr(loom, allow(dead_code))]
+    cpu_threads: usize,
 }
 
 #[derive(Default)]
@@ -150,6 +167,12 @@ impl Shared {
         // AcqRel: counted before it can run and finish (the decrement cannot overtake it).
         self.outstanding.fetch_add(1, Ordering::AcqRel);
         self.queue.send(Task::Run(sub));
+    }
+
+    /// Under loom, where rayon cannot run, `CpuBound` subscriptions run on the pool.
+    #[cfg(loom)]
+    pub(crate) fn schedule_cpu(self: &Arc<Self>, sub: SubArc) {
+        self.schedule(sub);
     }
 
     /// A scheduled run finished (the subscription went idle).
@@ -251,7 +274,7 @@ impl Shared {
     }
 
     fn worker(self: &Arc<Self>) {
-        POOL_WORKER.with(|worker| worker.set(true));
+        set_pool_worker();
         loop {
             match self.queue.recv() {
                 Task::Stop => return,
@@ -599,6 +622,7 @@ pub struct RuntimeBuilder {
     name: String,
     stack_size: Option<usize>,
     max_threads: usize,
+    cpu_threads: Option<usize>,
 }
 
 impl Default for RuntimeBuilder {
@@ -613,6 +637,7 @@ impl Default for RuntimeBuilder {
             name: "ventus".into(),
             stack_size: None,
             max_threads: 4096,
+            cpu_threads: None,
         }
     }
 }
@@ -685,6 +710,15 @@ impl RuntimeBuilder {
         self
     }
 
+    /// Threads of the runtime's own rayon pool, which runs `CpuBound` subscriptions and
+    /// the [`Rayon`](crate::Rayon) strategy's deliveries (default: as many as workers;
+    /// 0 is taken as 1). The pool is built on first use; its threads do not count toward
+    /// `max_threads`.
+    pub fn cpu_threads(mut self, threads: usize) -> Self {
+        self.cpu_threads = Some(threads.max(1));
+        self
+    }
+
     /// Starts the runtime.
     ///
     /// # Errors
@@ -737,6 +771,9 @@ impl RuntimeBuilder {
             live_threads: AtomicUsize::new(0),
             dedicated: Mutex::new(Vec::new()),
             stats: PoolStats::default(),
+            #[cfg(not(loom))]
+            cpu: std::sync::OnceLock::new(),
+            cpu_threads: self.cpu_threads.unwrap_or(workers),
         });
         let owner = Arc::new(Owner {
             shared: shared.clone(),

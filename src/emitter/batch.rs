@@ -24,6 +24,9 @@ use crate::sync::Arc;
 pub(crate) trait BatchSlots {
     fn len(&self) -> usize;
     fn slot(&mut self, index: usize) -> &mut dyn Slot;
+    /// Every slot at once (disjoint borrows, for parallel delivery).
+    #[cfg_attr(loom, allow(dead_code))]
+    fn slots_mut(&mut self) -> Vec<&mut dyn Slot>;
     fn payload_type(&self) -> TypeId;
     /// The events, moved into the one recipient.
     fn owned(&mut self) -> &mut dyn BatchItems;
@@ -52,6 +55,9 @@ impl<T: Send + Sync + 'static> BatchSlots for Vec<Option<T>> {
     }
     fn slot(&mut self, index: usize) -> &mut dyn Slot {
         &mut self[index]
+    }
+    fn slots_mut(&mut self) -> Vec<&mut dyn Slot> {
+        self.iter_mut().map(|slot| slot as &mut dyn Slot).collect()
     }
     fn payload_type(&self) -> TypeId {
         TypeId::of::<T>()
@@ -213,6 +219,7 @@ impl Batch<'_> {
             }
             let fits = !common.once
                 && common.home.is_none()
+                && common.cpu.is_none()
                 && sub.inner.core.batch_type() == Some(payload)
                 && common
                     .pending

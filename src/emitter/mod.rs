@@ -178,7 +178,11 @@ impl Strategy for Actors {
 }
 
 mod batch;
+#[cfg(not(loom))]
+mod rayon;
 pub use batch::Batch;
+#[cfg(not(loom))]
+pub use rayon::Rayon;
 
 /// The answer slot of an [`Emitter::ask`] request: the handler replies with
 /// [`send`](Reply::send), through a shared reference (handlers see `&Request`).
@@ -386,6 +390,26 @@ impl<'a> Emission<'a> {
             let last = remaining == 0;
             let core = &sub.inner.core;
             let result = match (&common.home, pool) {
+                (None, _) if common.cpu.is_some() => {
+                    let runtime = common.cpu.as_ref().expect("checked");
+                    // Like a dedicated thread: the rayon pool's runtime guards the delivery.
+                    let entered = runtime.gate.enter();
+                    if entered.is_none() && current_runtime() != runtime.id {
+                        Err(Refusal::Shutdown)
+                    } else {
+                        self.carrier.wait_for_it = pool.is_none() && !ctx.no_wait;
+                        let result =
+                            core.enqueue(common, &mut self.carrier, last, ctx)
+                                .map(|owner| {
+                                    if owner {
+                                        runtime.schedule_cpu(sub.inner.clone());
+                                    }
+                                });
+                        self.carrier.wait_for_it = false;
+                        drop(entered);
+                        result
+                    }
+                }
                 (Some(home), _) => {
                     // The dedicated thread's own runtime guards this delivery, whatever the
                     // strategy: once it is shut down, the event is refused, not queued.
@@ -464,6 +488,24 @@ impl<'a> Emission<'a> {
         Ok(delivery)
     }
 
+    /// How many live subscriptions match the emission now (a snapshot read; no claim).
+    #[cfg_attr(loom, allow(dead_code))]
+    pub(crate) fn live_matches(&mut self) -> usize {
+        let snapshot = self.linker.inner.snapshot.load();
+        let keyed = match &self.carrier.key {
+            EmitKey::Type(key) => snapshot.typed(key.id()),
+            EmitKey::Named(name, _) => snapshot.named(name).map(|(_, subs)| subs),
+        };
+        let keyed = keyed.map(|subs| &subs[..]).unwrap_or(&[]);
+        let target = self.target;
+        Merge {
+            a: keyed,
+            b: snapshot.any(),
+        }
+        .filter(|sub| target.is_none_or(|id| sub.id() == id) && sub.common().is_live())
+        .count()
+    }
+
     /// Takes the event out of the emission, to be delivered later with
     /// [`DeferredEmission::deliver_inline`]; `None` if it was already taken.
     pub fn defer(&mut self) -> Option<DeferredEmission> {
@@ -474,6 +516,7 @@ impl<'a> Emission<'a> {
             slot,
             debug: self.debug,
             target: self.target,
+            direct: false,
         })
     }
 }
@@ -486,6 +529,8 @@ pub struct DeferredEmission {
     slot: Box<dyn Slot>,
     debug: bool,
     target: Option<SubscriptionId>,
+    /// Delivered for an `emit_and_wait` whose outcomes it records (the rayon strategy).
+    direct: bool,
 }
 
 impl fmt::Debug for DeferredEmission {
@@ -513,6 +558,12 @@ impl DeferredEmission {
         self.slot.payload()
     }
 
+    /// Takes the payload out, for a dead letter.
+    #[cfg_attr(loom, allow(dead_code))]
+    pub(crate) fn into_payload(mut self) -> Option<crate::event::DynPayload> {
+        self.slot.take_box().map(crate::event::DynPayload::Boxed)
+    }
+
     /// Delivers it now, as [`Emission::deliver_inline`] does.
     ///
     /// # Errors
@@ -526,9 +577,11 @@ impl DeferredEmission {
             EventKey::Named(name) => EmitKey::Named(name, Some(name.clone())),
             EventKey::Any => unreachable!("an emission is never made under Any"),
         };
+        let mut carrier = Carrier::new(&mut *self.slot, key);
+        carrier.direct = self.direct;
         let mut emission = Emission {
             linker: &self.linker,
-            carrier: Carrier::new(&mut *self.slot, key),
+            carrier,
             no_wait: false,
             debug: self.debug,
             target: self.target,

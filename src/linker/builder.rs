@@ -204,18 +204,23 @@ impl<'l, K, S> SubscribeBuilder<'l, K, S> {
             return Err(SubscribeError::ZeroCapacity);
         }
         let inner = &self.linker.inner;
-        let home = match self.placement {
-            Placement::Default => None,
-            Placement::Dedicated(spin) => {
-                let runtime = match (&self.runtime, &inner.config.runtime) {
-                    (Some(runtime), _) | (None, Some(runtime)) => runtime.clone(),
-                    (None, None) => Runtime::default(),
-                };
-                if runtime.is_shutdown() {
-                    return Err(SubscribeError::Spawn("the runtime is shut down".into()));
-                }
-                Some(Dedicated::new(runtime.shared().clone(), spin))
+        let runtime = || {
+            let runtime = match (&self.runtime, &inner.config.runtime) {
+                (Some(runtime), _) | (None, Some(runtime)) => runtime.clone(),
+                (None, None) => Runtime::default(),
+            };
+            if runtime.is_shutdown() {
+                return Err(SubscribeError::Spawn("the runtime is shut down".into()));
             }
+            Ok(runtime)
+        };
+        let (home, cpu) = match self.placement {
+            Placement::Default => (None, None),
+            Placement::Dedicated(spin) => (
+                Some(Dedicated::new(runtime()?.shared().clone(), spin)),
+                None,
+            ),
+            Placement::CpuBound => (None, Some(runtime()?.shared().clone())),
         };
         Ok(SubCommon {
             id: inner.next_id(),
@@ -230,6 +235,7 @@ impl<'l, K, S> SubscribeBuilder<'l, K, S> {
             hooks: inner.hooks.clone(),
             stats: SubStats::default(),
             home,
+            cpu,
         })
     }
 }
