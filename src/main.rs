@@ -1,15 +1,18 @@
 //! The `ventus` binary (built with the default `cli` feature).
 //!
 //! ```text
-//! ventus            # the tour (same as `ventus tour`)
-//! ventus tour       # a tour of the linker, the emitters, the actor runtime and the buses
+//! ventus            # the tour, then a short bench (under 15 s)
+//! ventus tour       # the tour alone: the linker, the emitters, the actors, the buses, the nexus
+//! ventus bench      # ventus against raw crossbeam-channel (`ventus bench --help`)
 //! ventus --help
 //! ```
 //!
 //! From a checkout: `cargo run --release` (or `cargo run --release -- tour --debug`).
 //! The tour is a shorter version of `examples/linker_tour.rs`, `examples/actors.rs` and
-//! `examples/outbox.rs`; it asserts what it prints and exits 0. Later versions add a
-//! `bench` command.
+//! `examples/outbox.rs`; it asserts what it prints and exits 0. The bench code lives in
+//! `src/bench/`, which the `benches/` targets include too.
+
+mod bench;
 
 use std::collections::BTreeSet;
 use std::error::Error;
@@ -35,9 +38,12 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run a tour of the linker, the emitters, the actor runtime and the buses, printing
-    /// what happens (the default).
+    /// Run a tour of the linker, the emitters, the actor runtime, the buses and the nexus,
+    /// printing what happens (with no command: the tour, then a short bench).
     Tour(TourArgs),
+    /// Measure ventus against raw crossbeam-channel: the same topology in the same process,
+    /// interleaved repetitions, medians and ratios, HDR latency percentiles.
+    Bench(Box<bench::BenchArgs>),
 }
 
 #[derive(Debug, Default, Args)]
@@ -50,8 +56,9 @@ struct TourArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        None => tour(&TourArgs::default()),
+        None => tour(&TourArgs::default()).and_then(|()| short_bench()),
         Some(Command::Tour(args)) => tour(&args),
+        Some(Command::Bench(args)) => bench::run(&args, bench::Preset::Full, &["bench"]),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -63,6 +70,16 @@ fn main() -> ExitCode {
 }
 
 type Res = Result<(), Box<dyn Error>>;
+
+/// The end of `ventus` with no command: every scenario at small sizes, the table last.
+fn short_bench() -> Res {
+    section("How fast: ventus against raw crossbeam-channel, same run (`ventus bench` for more)");
+    bench::run(
+        &bench::BenchArgs::default(),
+        bench::Preset::Short,
+        &["bench"],
+    )
+}
 
 /// What the handlers did, in order; each entry is printed when it is recorded.
 #[derive(Clone, Default)]

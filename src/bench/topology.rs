@@ -1,0 +1,238 @@
+//! Building the same topology both ways: ventus subscriptions under a [`Mode`], and
+//! crossbeam channels with their receivers.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::thread;
+
+use crossbeam_channel::{Receiver, TryRecvError};
+use crossbeam_utils::CachePadded;
+use ventus::{Actors, Emitter, Linker, Placement, Runtime, Spin, Subscription};
+
+use super::{Mode, Res};
+
+/// Mailbox capacity for the bench's subscriptions: large, so that a fast emitter is not
+/// throttled by `Policy::Block` where the crossbeam baseline is unbounded.
+pub(crate) const CAPACITY: usize = 1 << 22;
+
+/// What `mode` reports for a case it cannot run in this version.
+pub(crate) fn unavailable(mode: Mode) -> Option<String> {
+    match mode {
+        Mode::Rayon => Some(
+            "rayon: not available yet (the library has no `Rayon` strategy in this version)"
+                .to_owned(),
+        ),
+        _ => None,
+    }
+}
+
+/// The runtime the bench's actors run on: 2 workers.
+pub(crate) fn runtime() -> Res<Runtime> {
+    Ok(Runtime::builder().workers(2).name("bench").build()?)
+}
+
+/// A count and a sum, on a cache line of their own.
+#[derive(Debug, Default)]
+pub(crate) struct Tally {
+    count: CachePadded<AtomicU64>,
+    sum: CachePadded<AtomicU64>,
+}
+
+impl Tally {
+    /// Records one event with sequence number `seq`.
+    pub(crate) fn add(&self, seq: u64) {
+        self.count.fetch_add(1, Ordering::Relaxed);
+        self.sum.fetch_add(seq, Ordering::Relaxed);
+    }
+
+    /// (count, sum).
+    pub(crate) fn get(&self) -> (u64, u64) {
+        (
+            self.count.load(Ordering::Relaxed),
+            self.sum.load(Ordering::Relaxed),
+        )
+    }
+}
+
+/// `n` events numbered 0..n: their count and sum.
+pub(crate) fn expected(n: u64) -> (u64, u64) {
+    (n, n * n.saturating_sub(1) / 2)
+}
+
+/// Checks that every receiver got `expected`.
+pub(crate) fn check_all(what: &str, got: &[(u64, u64)], expected: (u64, u64)) -> Res<()> {
+    for (i, got) in got.iter().enumerate() {
+        if *got != expected {
+            return Err(format!(
+                "{what}: receiver {i} got {} events (sum {}), expected {} (sum {}): events lost",
+                got.0, got.1, expected.0, expected.1
+            )
+            .into());
+        }
+    }
+    Ok(())
+}
+
+/// A linker, an emitter and the runtime's role for one mode.
+#[derive(Debug)]
+pub(crate) struct Topology {
+    pub(crate) linker: Linker,
+    pub(crate) emitter: Emitter,
+    pub(crate) mode: Mode,
+    runtime: Runtime,
+    subs: Vec<Subscription>,
+}
+
+impl Topology {
+    /// An empty topology under `mode` on `runtime`.
+    pub(crate) fn new(mode: Mode, runtime: &Runtime) -> Res<Self> {
+        if let Some(why) = unavailable(mode) {
+            return Err(why.into());
+        }
+        let linker = Linker::builder().name("bench").runtime(runtime).build()?;
+        let emitter = match mode {
+            Mode::Inline => Emitter::inline(&linker),
+            _ => Emitter::new(&linker, Actors::new(runtime)),
+        };
+        Ok(Topology {
+            linker,
+            emitter,
+            mode,
+            runtime: runtime.clone(),
+            subs: Vec::new(),
+        })
+    }
+
+    /// Subscribes `handler` to `T` with this mode's placement (not kept by the topology).
+    pub(crate) fn subscribe<T, H>(&self, handler: H) -> Res<Subscription>
+    where
+        T: Send + Sync + 'static,
+        H: FnMut(&T) + Send + 'static,
+    {
+        let placement = match self.mode {
+            Mode::Dedicated => Placement::Dedicated(Spin::Backoff),
+            Mode::Spin => Placement::Dedicated(Spin::Forever),
+            _ => Placement::Default,
+        };
+        Ok(self
+            .linker
+            .on::<T>()
+            .capacity(CAPACITY)
+            .placement(placement)
+            .call(handler)?)
+    }
+
+    /// Subscribes `handler` and keeps the subscription until [`Topology::close`].
+    pub(crate) fn add<T, H>(&mut self, handler: H) -> Res<()>
+    where
+        T: Send + Sync + 'static,
+        H: FnMut(&T) + Send + 'static,
+    {
+        let sub = self.subscribe(handler)?;
+        self.subs.push(sub);
+        Ok(())
+    }
+
+    /// Waits until every emitted event has been handled.
+    pub(crate) fn wait(&self) -> Res<()> {
+        if self.mode != Mode::Inline {
+            self.runtime.wait_idle()?;
+        }
+        Ok(())
+    }
+
+    /// Waits, then unsubscribes everything (dedicated threads end).
+    pub(crate) fn close(self) -> Res<()> {
+        self.wait()?;
+        for sub in &self.subs {
+            sub.unsubscribe();
+        }
+        self.linker.remove_all();
+        Ok(())
+    }
+}
+
+/// Receivers of the crossbeam baseline: a thread per receiver (blocking, or spinning on
+/// `try_recv` for `Mode::Spin`), or, for `Mode::Inline`, drained on the sending thread.
+#[derive(Debug)]
+pub(crate) enum Sink<T> {
+    /// One thread per receiver, each returning (count, sum).
+    Threads(Vec<thread::JoinHandle<(u64, u64)>>),
+    /// Drained by the sender after each send.
+    Local(Vec<(Receiver<T>, u64, u64)>),
+}
+
+impl<T: Send + 'static> Sink<T> {
+    /// Starts receiving from `receivers` as `mode` says; `seq` reads an event's number.
+    pub(crate) fn start(mode: Mode, receivers: Vec<Receiver<T>>, seq: fn(&T) -> u64) -> Self {
+        if mode == Mode::Inline {
+            return Sink::Local(receivers.into_iter().map(|rx| (rx, 0, 0)).collect());
+        }
+        let spin = mode == Mode::Spin;
+        Sink::Threads(
+            receivers
+                .into_iter()
+                .map(|rx| {
+                    thread::spawn(move || {
+                        let (mut count, mut sum) = (0u64, 0u64);
+                        if spin {
+                            loop {
+                                match rx.try_recv() {
+                                    Ok(event) => {
+                                        count += 1;
+                                        sum = sum.wrapping_add(seq(&event));
+                                    }
+                                    Err(TryRecvError::Empty) => std::hint::spin_loop(),
+                                    Err(TryRecvError::Disconnected) => break,
+                                }
+                            }
+                        } else {
+                            for event in rx {
+                                count += 1;
+                                sum = sum.wrapping_add(seq(&event));
+                            }
+                        }
+                        (count, sum)
+                    })
+                })
+                .collect(),
+        )
+    }
+
+    /// After a send: drains the local receivers (nothing for threads).
+    pub(crate) fn drain(&mut self, seq: fn(&T) -> u64) {
+        if let Sink::Local(receivers) = self {
+            for (rx, count, sum) in receivers {
+                while let Ok(event) = rx.try_recv() {
+                    *count += 1;
+                    *sum = sum.wrapping_add(seq(&event));
+                }
+            }
+        }
+    }
+
+    /// Waits for the threads (the senders must be dropped first): each receiver's
+    /// (count, sum).
+    pub(crate) fn finish(self, seq: fn(&T) -> u64) -> Vec<(u64, u64)> {
+        match self {
+            Sink::Threads(handles) => handles
+                .into_iter()
+                .map(|h| h.join().expect("receiver thread"))
+                .collect(),
+            mut local => {
+                local.drain(seq);
+                match local {
+                    Sink::Local(receivers) => {
+                        receivers.into_iter().map(|(_, c, s)| (c, s)).collect()
+                    }
+                    Sink::Threads(_) => unreachable!(),
+                }
+            }
+        }
+    }
+}
+
+/// Keeps an `Arc` alive for a closure (`move` of a clone).
+pub(crate) fn shared<T>(value: &Arc<T>) -> Arc<T> {
+    Arc::clone(value)
+}
