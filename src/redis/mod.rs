@@ -36,7 +36,9 @@
 //! - **At least once.** An entry is acknowledged after every local handler of it (and of
 //!   the emissions they made) finished successfully. A crash or a lost connection before
 //!   the `XACK` redelivers it, so handlers must be idempotent; entries carry an `id` field
-//!   (unique per producer, kept when the producer retries) to deduplicate on.
+//!   (unique per emit call, kept when the emitter retries the `XADD` after reconnecting)
+//!   to deduplicate on. An `XADD` whose reply was lost in a crash may have been applied:
+//!   a caller that emits again appends a second entry, under a new id.
 //! - **Retries** emit the event again to every local subscription, including those that
 //!   succeeded the first time (ventus has no way to aim an emission at a subset): again,
 //!   handlers must be idempotent. The attempt count is Redis's delivery count, so it

@@ -125,8 +125,10 @@ struct Producer {
 /// on first use and reopened once when a command finds it broken.
 ///
 /// Each entry has the fields `type` (the wire name), `format` (`msgpack`), `data` (the
-/// MessagePack payload), `id` (an event id unique to this producer, which a reader can
-/// deduplicate on: a retried `XADD` keeps it) and, for named events, `name`.
+/// MessagePack payload), `id` (an id unique to this emit call, kept when the emitter
+/// itself retries the `XADD` after reconnecting, so a reader can deduplicate on it) and,
+/// for named events, `name`. A caller that emits again after an error makes a new call
+/// and a new id: deduplicate such retries on a key of the event itself.
 ///
 /// # Examples
 ///
@@ -212,8 +214,8 @@ impl RedisEmitter {
         }
     }
 
-    /// A [`Strategy`] that appends through this producer, for an [`Emitter`]
-    /// (crate::Emitter) whose events should leave the process.
+    /// A [`Strategy`] that appends through this producer, for an
+    /// [`Emitter`](crate::Emitter) whose events should leave the process.
     pub fn strategy(&self) -> RedisStrategy {
         RedisStrategy {
             producer: self.clone(),

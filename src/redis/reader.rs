@@ -194,7 +194,8 @@ impl ReaderBuilder {
 /// `dead_attempts`.
 ///
 /// Entries are handled one at a time, in order. Dropping the reader stops it, as
-/// [`stop`](Self::stop) does.
+/// [`stop`](Self::stop) does; a shut-down local runtime stops it too (see
+/// [`is_running`](Self::is_running)).
 pub struct Reader {
     shared: Arc<Shared>,
     thread: Option<JoinHandle<()>>,
@@ -235,6 +236,13 @@ impl Reader {
     /// The consumer name.
     pub fn consumer(&self) -> &str {
         &self.consumer
+    }
+
+    /// Whether its thread still runs: it stops on [`stop`](Self::stop), and by itself
+    /// when the local runtime behind its emitter is shut down (`emit_and_wait` answers
+    /// `Shutdown`; the entry in hand stays pending).
+    pub fn is_running(&self) -> bool {
+        self.thread.as_ref().is_some_and(|t| !t.is_finished())
     }
 
     /// Whether it holds a working connection right now.
@@ -546,11 +554,27 @@ impl Worker {
             .arg(entries.len())
             .arg(&self.config.consumer)
             .query(c)?;
-        let counts: HashMap<String, usize> = pending
+        let mut counts: HashMap<String, usize> = pending
             .ids
             .into_iter()
             .map(|p| (p.id, p.times_delivered))
             .collect();
+        // Other pending entries of this consumer inside the range may have used up the
+        // count: ask for the missing ones one by one.
+        for entry in &entries {
+            if !counts.contains_key(&entry.id) {
+                let one: StreamPendingCountReply = ::redis::cmd("XPENDING")
+                    .arg(&self.config.stream)
+                    .arg(&self.config.group)
+                    .arg(&entry.id)
+                    .arg(&entry.id)
+                    .arg(1)
+                    .query(c)?;
+                if let Some(p) = one.ids.into_iter().next() {
+                    counts.insert(p.id, p.times_delivered);
+                }
+            }
+        }
         for entry in entries {
             if self.stopped() {
                 break;
