@@ -80,7 +80,7 @@ pub(crate) enum Mode {
     Spin,
     /// On the emitting thread (`Emitter::inline`).
     Inline,
-    /// The `Rayon` strategy (not in this version of the library yet).
+    /// The `Rayon` strategy on the runtime's rayon pool (`Placement::Default`).
     Rayon,
 }
 
@@ -126,6 +126,9 @@ pub(crate) struct BenchArgs {
     /// memory and nexus always use a u64.
     #[arg(long, value_name = "BYTES", default_value_t = 8, value_parser = parse_payload)]
     pub(crate) payload: usize,
+    /// Events per `emit_batch` call in unicast's batch rows (default 64).
+    #[arg(long, value_name = "B")]
+    pub(crate) batch: Option<usize>,
     /// Interleaved repetitions (ventus, baseline, ventus, …); medians are shown (default 5).
     #[arg(long, value_name = "N")]
     pub(crate) reps: Option<usize>,
@@ -177,6 +180,7 @@ fn parse_payload(text: &str) -> Result<usize, String> {
 #[derive(Clone, Debug)]
 pub(crate) struct Sizes {
     pub(crate) unicast: u64,
+    pub(crate) batch: usize,
     pub(crate) fanout: u64,
     pub(crate) fanout_k: Vec<usize>,
     pub(crate) churn: u64,
@@ -199,6 +203,7 @@ impl Sizes {
     pub(crate) fn full() -> Self {
         Sizes {
             unicast: 2_000_000,
+            batch: 64,
             fanout: 500_000,
             fanout_k: vec![1, 2, 4, 8],
             churn: 500_000,
@@ -221,6 +226,7 @@ impl Sizes {
     pub(crate) fn quick() -> Self {
         Sizes {
             unicast: 20_000,
+            batch: 64,
             fanout: 10_000,
             fanout_k: vec![1, 2, 4, 8],
             churn: 10_000,
@@ -242,20 +248,21 @@ impl Sizes {
     /// The tour's closing bench: under 15 seconds.
     pub(crate) fn short() -> Self {
         Sizes {
-            unicast: 500_000,
-            fanout: 200_000,
+            unicast: 300_000,
+            batch: 64,
+            fanout: 100_000,
             fanout_k: vec![4],
-            churn: 200_000,
+            churn: 100_000,
             churn_k: 2,
             rounds: 20_000,
-            paced: 20_000,
+            paced: 10_000,
             paced_k: 1,
             rate: 100_000,
             registry: vec![1, 100_000],
-            registry_emits: 300_000,
+            registry_emits: 200_000,
             subscribes: 2_000,
-            memory: 100_000,
-            nexus: 1_000_000,
+            memory: 50_000,
+            nexus: 500_000,
             timers: 100,
             reps: 3,
         }
@@ -379,6 +386,9 @@ pub(crate) fn run(args: &BenchArgs, preset: Preset, child_prefix: &[&str]) -> Re
         }
         sizes.rate = rate;
     }
+    if let Some(batch) = args.batch {
+        sizes.batch = batch.max(2);
+    }
     if let Some(reps) = args.reps {
         sizes.reps = reps.max(1);
     }
@@ -453,8 +463,14 @@ pub(crate) fn run(args: &BenchArgs, preset: Preset, child_prefix: &[&str]) -> Re
     let elapsed = started.elapsed();
 
     table_out(&format!("\n{}", report::table(&rows)));
+    let lost: u64 = rows.iter().map(|row| row.lost).sum();
+    let checked = if lost == 0 {
+        "Every run checked counts and sums: nothing lost (the naive churn shape's own losses, if any, are shown)."
+    } else {
+        "Every run checked counts and sums: ventus LOST events (see the rows marked LOST)."
+    };
     table_out(&format!(
-        "Every run checked counts and sums: nothing lost (the naive churn shape's own losses, if any, are shown).\n\
+        "{checked}\n\
          ratio: median of per-repetition ventus / baseline; 'thr' higher is better, 'lat' (p50) and 'mem' lower is better.\n\
          {} rows in {:.1} s.",
         rows.len(),
@@ -489,6 +505,9 @@ pub(crate) fn run(args: &BenchArgs, preset: Preset, child_prefix: &[&str]) -> Re
         std::fs::create_dir_all(dir)?;
         let written = svg::draw_all(&rows, dir)?;
         table_out(&format!("wrote {written} .svg files to {}", dir.display()));
+    }
+    if lost > 0 {
+        return Err(format!("ventus lost {lost} events (see the table)").into());
     }
     Ok(())
 }

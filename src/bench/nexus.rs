@@ -1,5 +1,6 @@
 //! The nexus: producer → handler throughput against raw crossbeam unicast (one producer
-//! thread, one consumer thread, a bounded channel of the same capacity), and timer
+//! thread, one consumer thread, a bounded channel of the same capacity, `try_send` and a
+//! yield when full, as the producer pushes), and timer
 //! lateness for a chain of one-shot timers of 1–3 ms against a thread waiting on
 //! `crossbeam_channel::after` for the same delays.
 
@@ -27,8 +28,19 @@ fn crossbeam_unicast(n: u64) -> Res<f64> {
         }
         (count, sum)
     });
+    // As the nexus producer does: a non-blocking push, yielding while the queue is full.
     for i in 0..n {
-        tx.send(i)?;
+        let mut value = i;
+        loop {
+            match tx.try_send(value) {
+                Ok(()) => break,
+                Err(crossbeam_channel::TrySendError::Full(back)) => {
+                    value = back;
+                    thread::yield_now();
+                }
+                Err(other) => return Err(other.to_string().into()),
+            }
+        }
     }
     drop(tx);
     let got = consumer.join().map_err(|_| "consumer panicked")?;
@@ -143,6 +155,10 @@ pub(crate) fn nexus(ctx: &Ctx, rows: &mut Vec<Row>) -> Res<()> {
     flow.events = n;
     flow.baseline = "crossbeam";
     let (mut ours, mut base) = (Side::new(1), Side::new(1));
+    // One warm-up pair, not counted.
+    ctx.progress("nexus producer -> handler: warm-up");
+    nexus_unicast((n / 10).max(2))?;
+    crossbeam_unicast((n / 10).max(2))?;
     for rep in 0..reps {
         ctx.progress(&format!(
             "nexus producer -> handler: repetition {}/{reps}",
