@@ -6,6 +6,7 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::{Duration, Instant};
 
 use mio::event::Source;
@@ -14,7 +15,7 @@ use mio::{Interest, Registry, Token};
 
 use super::event::{EventFactory, EventType, NexusEvent};
 use super::{Nexus, NexusError, PushError, Shared};
-use crate::hooks::DeadLetterReason;
+use crate::hooks::{DeadLetterReason, panic_message};
 use crate::sync::statics::{AtomicU8, Ordering};
 use crate::sync::{Arc, Backoff};
 
@@ -27,7 +28,9 @@ const CLOSE_BOUND: Duration = Duration::from_secs(1);
 
 /// A pull source (async_nexus's `SimpleEventConverter`): `obtain_event` may block; it runs
 /// on a thread of its own, and the events it returns are pushed into the nexus (waiting,
-/// with bounded spinning then short sleeps, while the inbox is full).
+/// with bounded spinning then short sleeps, while the inbox is full). A panic in
+/// `obtain_event` is caught: the source ends, and the panic is reported to the nexus's
+/// error hook as [`NexusError::Source`] (an `io::Error` saying "the source panicked: …").
 pub trait Converter: Send + 'static {
     /// The next event; `None` when there are no more (the source is then removed).
     fn obtain_event(&mut self, factory: &EventFactory) -> Option<NexusEvent>;
@@ -42,7 +45,9 @@ pub trait Converter: Send + 'static {
 /// Turns readiness of a socket into events: called until it returns `WouldBlock` (then
 /// the source is drained) or the per-pass batch is spent (then it stays on the ready list
 /// and is revisited next pass). `Ok(None)`: read something that makes no event. Other
-/// errors are reported ([`NexusError::Source`]) and end this readiness.
+/// errors are reported ([`NexusError::Source`]) and end this readiness; so does a panic
+/// (caught, and reported the same way as "the source panicked: …"). The same holds for an
+/// iterator source whose `next` panics, which is then removed.
 pub trait SocketConverter<S>: Send + 'static {
     /// Reads once from `source`.
     fn convert(&mut self, source: &mut S, factory: &EventFactory)
@@ -117,7 +122,16 @@ impl<S: Source + Send + 'static, C: SocketConverter<S>> ReadySource for Socket<S
         errors: &mut Vec<io::Error>,
     ) -> bool {
         for _ in 0..max {
-            match self.converter.convert(&mut self.source, factory) {
+            let converted = match catch_unwind(AssertUnwindSafe(|| {
+                self.converter.convert(&mut self.source, factory)
+            })) {
+                Ok(converted) => converted,
+                Err(panic) => {
+                    errors.push(panicked(&*panic));
+                    return true;
+                }
+            };
+            match converted {
                 Ok(Some(event)) => out.push(event),
                 Ok(None) => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
@@ -132,6 +146,11 @@ impl<S: Source + Send + 'static, C: SocketConverter<S>> ReadySource for Socket<S
     }
 }
 
+/// A caught panic of a source, as the error it is reported with.
+fn panicked(panic: &(dyn std::any::Any + Send)) -> io::Error {
+    io::Error::other(format!("the source panicked: {}", panic_message(panic)))
+}
+
 struct SocketEntry {
     id: SourceId,
     source: Box<dyn ReadySource>,
@@ -144,7 +163,25 @@ struct PullEntry {
     converter: Option<Box<dyn Converter>>,
     closer: Option<Box<dyn Fn() + Send + Sync>>,
     closed: Arc<AtomicU8>,
+    /// A panic of `obtain_event`, caught on the source's thread, waiting to be reported
+    /// by the loop.
+    panicked: Arc<std::sync::Mutex<Option<io::Error>>>,
     thread: Option<crate::sync::thread::JoinHandle<()>>,
+}
+
+impl PullEntry {
+    /// The panic its thread caught, if any, as the error to report (once).
+    fn take_panic(&self) -> Option<NexusError> {
+        let error = self
+            .panicked
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()?;
+        Some(NexusError::Source {
+            source: self.id,
+            error,
+        })
+    }
 }
 
 /// The sources of one nexus (owned by the loop).
@@ -220,14 +257,24 @@ impl Sources {
             return;
         };
         let closed = entry.closed.clone();
+        let slot = entry.panicked.clone();
         let shared = shared.clone();
         let name = format!("ventus-nexus-source-{}", entry.id.0);
         let spawned = crate::sync::thread::spawn(name, None, move || {
             let factory = shared.factory.clone();
             // Relaxed: a flag; close() also calls the closer to unblock obtain_event.
             while closed.load(Ordering::Relaxed) == 0 {
-                let Some(event) = converter.obtain_event(&factory) else {
-                    break;
+                let obtained = catch_unwind(AssertUnwindSafe(|| converter.obtain_event(&factory)));
+                let event = match obtained {
+                    Ok(Some(event)) => event,
+                    Ok(None) => break,
+                    Err(panic) => {
+                        // The loop reports it on its next pass (woken for it).
+                        let error = panicked(&*panic);
+                        *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(error);
+                        shared.inbox.wake();
+                        break;
+                    }
                 };
                 push_waiting(&shared, &closed, event);
             }
@@ -273,12 +320,21 @@ impl Sources {
         }
         let mut index = 0;
         while index < self.iters.len() {
-            let iter = &mut self.iters[index].1;
+            let (id, iter) = &mut self.iters[index];
             let mut exhausted = false;
             for _ in 0..batch {
-                match iter.next() {
-                    Some(event) => out.push(event),
-                    None => {
+                match catch_unwind(AssertUnwindSafe(|| iter.next())) {
+                    Ok(Some(event)) => out.push(event),
+                    Ok(None) => {
+                        exhausted = true;
+                        break;
+                    }
+                    // A panicking iterator is in no known state: reported and removed.
+                    Err(panic) => {
+                        errors.push(NexusError::Source {
+                            source: *id,
+                            error: panicked(&*panic),
+                        });
                         exhausted = true;
                         break;
                     }
@@ -291,6 +347,7 @@ impl Sources {
                 index += 1;
             }
         }
+        errors.extend(self.pulls.iter().filter_map(PullEntry::take_panic));
     }
 
     /// Closes every source: deregisters sockets, closes pull sources and joins their
@@ -323,6 +380,8 @@ impl Sources {
             } else {
                 errors.push(NexusError::SourceNotClosed { source: entry.id });
             }
+            // A panic caught since the last pass.
+            errors.extend(entry.take_panic());
         }
     }
 }
@@ -372,6 +431,7 @@ impl Nexus {
             converter: Some(Box::new(converter)),
             closer,
             closed: Arc::new(AtomicU8::new(0)),
+            panicked: Arc::new(std::sync::Mutex::new(None)),
             thread: None,
         });
         if self.sources.started {
