@@ -102,6 +102,9 @@ struct Ledger {
     count: u64,
     sum: u64,
     seqs: BTreeMap<usize, Vec<u64>>,
+    /// The count read right after the unsubscribe returned, and whether it was
+    /// `unsubscribe_and_wait` (which also waits for a running invocation).
+    frozen: Option<(u64, bool)>,
 }
 
 impl Ledger {
@@ -212,6 +215,16 @@ fn check_runs(tracked: &Tracked, discarded: &Discarded) -> (u64, u64) {
             tracked.sub.id()
         );
     }
+    // After the unsubscribe returned, no invocation started: at most the one already
+    // running finished (none, after `unsubscribe_and_wait`).
+    if let Some((at, waited)) = ledger.frozen {
+        let late = ledger.count - at;
+        assert!(
+            late <= u64::from(!waited),
+            "{:?}: {late} invocation(s) after unsubscribe (waited: {waited})",
+            tracked.sub.id()
+        );
+    }
     let stats = tracked.sub.stats();
     assert_eq!(stats.invoked, ledger.count, "{:?}", tracked.sub.id());
     assert_eq!(stats.discarded, dropped, "{:?}", tracked.sub.id());
@@ -278,7 +291,7 @@ fn churn(emitter_for: impl Fn(&Linker) -> (Emitter, Option<Runtime>)) {
         let (linker, start, churned, emitted) = (&linker, &start, &churned, &emitted);
         scope.spawn(move || {
             let mut rng = Rng(7);
-            let mut live: Vec<Subscription> = Vec::new();
+            let mut live: Vec<(Subscription, Arc<Mutex<Ledger>>)> = Vec::new();
             start.wait();
             // At least CHURN changes, and on until the emitters are done.
             let mut changes = 0;
@@ -286,16 +299,27 @@ fn churn(emitter_for: impl Fn(&Linker) -> (Emitter, Option<Runtime>)) {
                 changes += 1;
                 if live.len() < 2 || rng.below(3) != 0 {
                     let tracked = subscribe_tracked(linker);
-                    live.push(tracked.sub.clone());
+                    live.push((tracked.sub.clone(), tracked.ledger.clone()));
                     churned.lock().unwrap().push(tracked);
                 }
                 if live.len() > 4 || rng.below(2) == 0 {
-                    let gone = live.swap_remove(rng.below(live.len() as u64) as usize);
-                    match rng.below(3) {
-                        0 => assert!(gone.unsubscribe()),
-                        1 => assert_eq!(gone.unsubscribe_and_wait(), Ok(true)),
-                        _ => assert!(linker.remove_subscription(&gone)),
-                    }
+                    let (gone, ledger) = live.swap_remove(rng.below(live.len() as u64) as usize);
+                    let waited = match rng.below(3) {
+                        0 => {
+                            assert!(gone.unsubscribe());
+                            false
+                        }
+                        1 => {
+                            assert_eq!(gone.unsubscribe_and_wait(), Ok(true));
+                            true
+                        }
+                        _ => {
+                            assert!(linker.remove_subscription(&gone));
+                            false
+                        }
+                    };
+                    let mut ledger = ledger.lock().unwrap();
+                    ledger.frozen = Some((ledger.count, waited));
                 }
                 thread::yield_now();
             }
