@@ -72,7 +72,13 @@ pub(crate) fn draw(row: &Row, path: &Path) -> Res<()> {
             let p = format!("{:.4}", 100.0 * (1.0 - 1.0 / x));
             format!("{}%", p.trim_end_matches('0').trim_end_matches('.'))
         })
-        .y_label_formatter(&|y| format!("{y:.2}"))
+        .y_label_formatter(&|y| {
+            if *y >= 10.0 {
+                format!("{y:.0}")
+            } else {
+                format!("{y:.2}")
+            }
+        })
         .draw()?;
     for (name, points, color) in sides {
         chart
