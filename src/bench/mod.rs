@@ -104,9 +104,10 @@ pub(crate) struct BenchArgs {
     /// Scenarios to run (all when none is named).
     #[arg(value_enum)]
     pub(crate) scenarios: Vec<Scenario>,
-    /// Events per repetition (unicast, fanout, churn, nexus), round trips (pingpong), paced
-    /// events, emits per registry case. Default: 2,000,000 unicast, 500,000 fanout and
-    /// churn, 100,000 round trips and paced events, 1,000,000 emits, 5,000,000 nexus.
+    /// Events per repetition (unicast, fanout, churn, nexus; emits per registry case), or
+    /// in all, split across repetitions (pingpong round trips, paced events). Default:
+    /// 2,000,000 unicast, 500,000 fanout and churn, 100,000 round trips and paced events,
+    /// 1,000,000 emits, 5,000,000 nexus.
     #[arg(long, value_name = "N")]
     pub(crate) events: Option<u64>,
     /// Subscriptions per emission, comma-separated (fanout: default 1,2,4,8; churn: the
@@ -179,22 +180,39 @@ fn parse_payload(text: &str) -> Result<usize, String> {
 /// Sizes of every scenario.
 #[derive(Clone, Debug)]
 pub(crate) struct Sizes {
+    /// Unicast events per repetition.
     pub(crate) unicast: u64,
+    /// Events per `emit_batch` call.
     pub(crate) batch: usize,
+    /// Fanout events per repetition.
     pub(crate) fanout: u64,
+    /// Fanout's K values.
     pub(crate) fanout_k: Vec<usize>,
+    /// Churn events per repetition.
     pub(crate) churn: u64,
+    /// Churn's stable subscribers.
     pub(crate) churn_k: usize,
+    /// Ping-pong round trips in all (split across repetitions).
     pub(crate) rounds: u64,
+    /// Paced events in all (split across repetitions).
     pub(crate) paced: u64,
+    /// Paced subscribers.
     pub(crate) paced_k: usize,
+    /// Paced events per second.
     pub(crate) rate: u64,
+    /// Registry sizes (registered events).
     pub(crate) registry: Vec<usize>,
+    /// Registry emits per case and repetition.
     pub(crate) registry_emits: u64,
+    /// Subscribes per registry size, in all.
     pub(crate) subscribes: u64,
+    /// Subscriptions per memory child.
     pub(crate) memory: usize,
+    /// Nexus events per repetition.
     pub(crate) nexus: u64,
+    /// Nexus timers in all.
     pub(crate) timers: u64,
+    /// Interleaved repetitions.
     pub(crate) reps: usize,
 }
 
@@ -272,10 +290,15 @@ impl Sizes {
 /// Which modes each mode-taking scenario runs by default.
 #[derive(Clone, Debug)]
 pub(crate) struct Modes {
+    /// Unicast's modes.
     pub(crate) unicast: Vec<Mode>,
+    /// Fanout's modes.
     pub(crate) fanout: Vec<Mode>,
+    /// Ping-pong's modes.
     pub(crate) pingpong: Vec<Mode>,
+    /// Paced's modes.
     pub(crate) paced: Vec<Mode>,
+    /// Churn's modes.
     pub(crate) churn: Vec<Mode>,
 }
 
@@ -314,8 +337,11 @@ impl Modes {
 /// Everything a scenario needs.
 #[derive(Debug)]
 pub(crate) struct Ctx {
+    /// Sizes.
     pub(crate) sizes: Sizes,
+    /// Modes per scenario.
     pub(crate) modes: Modes,
+    /// Payload bytes (8: a u64).
     pub(crate) payload: usize,
     progress: bool,
     /// How to start this program as a memory child: the executable, then the arguments
@@ -510,4 +536,76 @@ pub(crate) fn run(args: &BenchArgs, preset: Preset, child_prefix: &[&str]) -> Re
         return Err(format!("ventus lost {lost} events (see the table)").into());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: BenchArgs,
+    }
+
+    fn parse(line: &[&str]) -> Result<BenchArgs, clap::Error> {
+        Cli::try_parse_from(std::iter::once("bench").chain(line.iter().copied())).map(|c| c.args)
+    }
+
+    #[test]
+    fn options_parse_as_the_issue_names_them() {
+        let args = parse(&[
+            "fanout",
+            "paced",
+            "--events",
+            "1000",
+            "--subscribers",
+            "1,4",
+            "--rate",
+            "5000",
+            "--mode",
+            "pooled,spin",
+            "--payload",
+            "64",
+            "--reps",
+            "3",
+            "--json",
+            "--hgrm",
+            "out",
+            "--svg",
+            "out",
+            "--quick",
+            "--bench",
+        ])
+        .unwrap();
+        assert_eq!(args.scenarios, [Scenario::Fanout, Scenario::Paced]);
+        assert_eq!(args.events, Some(1000));
+        assert_eq!(args.subscribers, [1, 4]);
+        assert_eq!(args.mode, [Mode::Pooled, Mode::Spin]);
+        assert_eq!(args.payload, 64);
+        assert!(args.json && args.quick && args.bench);
+        assert_eq!(parse(&[]).unwrap().payload, 8, "a u64 by default");
+    }
+
+    #[test]
+    fn a_tiny_inline_run_checks_and_reports() {
+        let args = parse(&[
+            "unicast", "fanout", "churn", "registry", "--quick", "--mode", "inline", "--reps", "1",
+            "--events", "300",
+        ])
+        .unwrap();
+        run(&args, Preset::Full, &[]).unwrap();
+    }
+
+    #[test]
+    fn bad_options_are_refused() {
+        assert!(parse(&["--payload", "100"]).is_err());
+        assert!(parse(&["--mode", "threads"]).is_err());
+        assert!(parse(&["nosuch"]).is_err());
+        let args = parse(&["--subscribers", "0", "--quick"]).unwrap();
+        let error = run(&args, Preset::Full, &[]).unwrap_err();
+        assert!(error.to_string().contains("at least 1"), "{error}");
+    }
 }

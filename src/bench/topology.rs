@@ -236,3 +236,41 @@ impl<T: Send + 'static> Sink<T> {
 pub(crate) fn shared<T>(value: &Arc<T>) -> Arc<T> {
     Arc::clone(value)
 }
+
+#[cfg(test)]
+mod tests {
+    use crossbeam_channel::unbounded;
+
+    use super::*;
+
+    fn seq(n: &u64) -> u64 {
+        *n
+    }
+
+    #[test]
+    fn a_missing_event_fails_the_check() {
+        assert!(check_all("x", &[expected(10), expected(10)], expected(10)).is_ok());
+        let short = (9, expected(10).1 - 9);
+        let error = check_all("x", &[expected(10), short], expected(10)).unwrap_err();
+        assert!(
+            error.to_string().contains("receiver 1 got 9 events"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn sinks_count_and_sum_what_they_receive() {
+        for mode in [Mode::Pooled, Mode::Spin, Mode::Inline] {
+            let (senders, receivers): (Vec<_>, Vec<_>) = (0..3).map(|_| unbounded()).unzip();
+            let mut sink = Sink::start(mode, receivers, seq);
+            for i in 0..100u64 {
+                for tx in &senders {
+                    tx.send(i).unwrap();
+                }
+                sink.drain(seq);
+            }
+            drop(senders);
+            assert_eq!(sink.finish(seq), vec![expected(100); 3], "{mode:?}");
+        }
+    }
+}
