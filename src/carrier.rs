@@ -94,6 +94,12 @@ pub(crate) fn current_chain() -> Option<Arc<Group>> {
     CHAIN.with(|chain| chain.borrow().clone())
 }
 
+/// Whether an `emit_and_wait` chain is in progress on this thread.
+#[inline]
+pub(crate) fn has_chain() -> bool {
+    CHAIN.with(|chain| chain.borrow().is_some())
+}
+
 /// Makes `group` this thread's chain for as long as it lives, then restores the previous
 /// one.
 pub(crate) struct ChainScope {

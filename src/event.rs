@@ -295,7 +295,8 @@ impl DynPayload {
 /// A message in a typed mailbox.
 pub(crate) struct TypedMsg<T> {
     pub(crate) payload: Payload<T>,
-    pub(crate) meta: Option<MsgMeta>,
+    /// Boxed: most subscriptions want none, and a smaller message moves less.
+    pub(crate) meta: Option<Box<MsgMeta>>,
     /// The counts of the waits this message is part of, released when it is dropped,
     /// after its invocation (boxed: most messages have none).
     pub(crate) done: Option<Box<crate::carrier::Completion>>,

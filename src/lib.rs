@@ -24,8 +24,8 @@ mod subscription;
 mod sync;
 
 pub use actor::{
-    DEFAULT_BATCH, DEFAULT_LINGER, DEFAULT_POLL, MAX_LINGER, Placement, Runtime, RuntimeBuilder,
-    RuntimeStats, ShutdownReport, Spin, shutdown_default,
+    DEFAULT_BATCH, DEFAULT_LINGER, DEFAULT_POLL, MAX_LINGER, MAX_POLL, Placement, Runtime,
+    RuntimeBuilder, RuntimeStats, ShutdownReport, Spin, shutdown_default,
 };
 #[cfg(not(loom))]
 pub use emitter::Rayon;
@@ -56,7 +56,7 @@ pub use nexus::{
 };
 #[cfg(loom)]
 #[doc(hidden)]
-pub use nexus::{Drained as NexusDrained, Inbox as NexusInbox};
+pub use nexus::{Drained as NexusDrained, Inbox as NexusInbox, Taken as NexusTaken};
 pub use outcome::{Completed, Outcome};
 pub use subscription::{
     DEFAULT_CAPACITY, MAX_DEPTH, OnPanic, Policy, Subscription, SubscriptionGuard, SubscriptionId,

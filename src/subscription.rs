@@ -138,8 +138,10 @@ pub(crate) struct SubCommon {
     /// ACTIVE, CLAIMED or UNSUBSCRIBED.
     pub(crate) state: AtomicU8,
     /// Events pushed and not yet run: decides who runs the subscription (see
-    /// `src/actor/README.md`).
-    pub(crate) pending: AtomicUsize,
+    /// `src/actor/README.md`). On a cache line of its own: emitters and the runner both
+    /// write it, and nothing else should move with it (the fields emitters read on every
+    /// emit are immutable; the runner's counters and state word live apart).
+    pub(crate) pending: crossbeam_utils::CachePadded<AtomicUsize>,
     pub(crate) capacity: usize,
     pub(crate) policy: Policy,
     pub(crate) wants_meta: bool,
@@ -160,6 +162,13 @@ impl SubCommon {
     }
 
     /// Whether the subscription still takes events (not claimed, not unsubscribed).
+    /// Whether the mailbox is below its capacity (a soft check: concurrent producers may
+    /// overshoot it by at most their number).
+    #[inline]
+    pub(crate) fn has_room(&self) -> bool {
+        self.pending.load(Ordering::Relaxed) < self.capacity
+    }
+
     pub(crate) fn is_live(&self) -> bool {
         self.state.load(Ordering::Acquire) == ACTIVE
     }
@@ -388,7 +397,7 @@ impl<T: Send + Sync + 'static> Message for TypedMsg<T> {
     fn view(&self) -> TypedRef<'_, T> {
         TypedRef {
             value: self.payload.get(),
-            meta: self.meta,
+            meta: self.meta.as_deref().copied(),
         }
     }
 
@@ -418,7 +427,11 @@ impl<T: Send + Sync + 'static> Message for TypedMsg<T> {
             carrier.share();
             Payload::Shared(carrier.take_shared(last)?.downcast::<T>().ok()?)
         };
-        let meta = if meta { Some(carrier.meta()) } else { None };
+        let meta = if meta {
+            Some(Box::new(carrier.meta()))
+        } else {
+            None
+        };
         let done = carrier.completion();
         Some(TypedMsg {
             payload,
@@ -451,7 +464,7 @@ impl<T: Send + Sync + 'static> Message for TypedMsg<T> {
         };
         Some(TypedMsg {
             payload,
-            meta,
+            meta: meta.map(Box::new),
             done: None,
         })
     }
@@ -550,6 +563,9 @@ pub(crate) trait Core: Send + Sync + 'static {
     /// The payload type this mailbox takes batches of, if it takes them.
     fn batch_type(&self) -> Option<std::any::TypeId>;
 
+    /// The core as `Any`, for the typed fast path (a `MailboxCore<TypedMsg<T>>`).
+    fn as_any(&self) -> &dyn std::any::Any;
+
     /// Pushes every item of a batch, then counts them with one `fetch_add`. The caller
     /// checked the type and the room. `true`: this call moved `pending` from 0, so the
     /// caller must schedule the subscription.
@@ -578,6 +594,26 @@ pub(crate) trait Core: Send + Sync + 'static {
     fn try_wait_not_running(&self) -> bool;
 }
 
+/// Counts one pushed message; true if this call moved `pending` from 0 (the caller must
+/// then schedule or run the subscription).
+#[inline]
+fn count_pushed(common: &SubCommon) -> bool {
+    // AcqRel: the push before it is released to whoever runs the subscription; if we moved
+    // the counter from 0, the caller is that runner (the previous one has finished).
+    #[cfg(not(ventus_mutant = "enqueue_plain_load"))]
+    let owner = common.pending.fetch_add(1, Ordering::AcqRel) == 0;
+    // Mutant: "is it idle?" decided by a plain load before the increment, so a runner
+    // that releases in between strands the event.
+    #[cfg(ventus_mutant = "enqueue_plain_load")]
+    let owner = {
+        let idle = common.pending.load(Ordering::Acquire) == 0;
+        crate::sync::yield_now();
+        common.pending.fetch_add(1, Ordering::AcqRel);
+        idle
+    };
+    owner
+}
+
 /// The runner's release: gives back `done` events; returns how many are still pending
 /// (0: the subscription went idle, and the next emitter to count one owns it).
 #[inline]
@@ -596,6 +632,35 @@ fn release(common: &SubCommon, done: usize) -> usize {
         before
     };
     before - done
+}
+
+impl<T: Send + Sync + 'static> MailboxCore<TypedMsg<T>> {
+    /// The emit fast path's push: one typed message, no completion; `Some(owner)`, or
+    /// `None` (payload given back) when the mailbox is full (the caller takes the general
+    /// path, which applies the policy).
+    #[inline]
+    pub(crate) fn push_fast(
+        &self,
+        common: &SubCommon,
+        payload: Payload<T>,
+        check: bool,
+    ) -> Result<bool, Payload<T>> {
+        if check && !common.has_room() {
+            return Err(payload);
+        }
+        let meta = common.wants_meta.then(|| {
+            Box::new(MsgMeta {
+                id: crate::event::EventId::next(),
+                at: std::time::Instant::now(),
+            })
+        });
+        self.mailbox.push(TypedMsg {
+            payload,
+            meta,
+            done: None,
+        });
+        Ok(count_pushed(common))
+    }
 }
 
 /// A mailbox of `M` and the handler that drains it.
@@ -895,25 +960,17 @@ impl<M: Message> Core for MailboxCore<M> {
             return Ok(false);
         };
         self.mailbox.push(message);
-        // AcqRel: the push above is released to whoever runs the subscription; if we moved
-        // the counter from 0, the caller is that runner (the previous one has finished).
-        #[cfg(not(ventus_mutant = "enqueue_plain_load"))]
-        let owner = common.pending.fetch_add(1, Ordering::AcqRel) == 0;
-        // Mutant: "is it idle?" decided by a plain load before the increment, so a runner
-        // that releases in between strands the event.
-        #[cfg(ventus_mutant = "enqueue_plain_load")]
-        let owner = {
-            let idle = common.pending.load(Ordering::Acquire) == 0;
-            crate::sync::yield_now();
-            common.pending.fetch_add(1, Ordering::AcqRel);
-            idle
-        };
+        let owner = count_pushed(common);
         carrier.published();
         Ok(owner)
     }
 
     fn batch_type(&self) -> Option<std::any::TypeId> {
         M::batch_type()
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
     }
 
     fn push_batch(&self, common: &SubCommon, items: &mut dyn BatchItems) -> bool {

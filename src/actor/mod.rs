@@ -29,6 +29,9 @@ pub const DEFAULT_BATCH: usize = 64;
 /// The default [`RuntimeBuilder::linger`].
 pub const DEFAULT_LINGER: Duration = Duration::from_micros(2);
 
+/// The largest [`RuntimeBuilder::poll`] (longer values are clamped to it).
+pub const MAX_POLL: Duration = Duration::from_millis(10);
+
 /// The largest [`RuntimeBuilder::linger`] (longer values are clamped to it).
 pub const MAX_LINGER: Duration = Duration::from_millis(1);
 
@@ -683,10 +686,12 @@ impl RuntimeBuilder {
     }
 
     /// How long an idle dedicated thread (`Spin::Backoff`) polls for work before backing
-    /// off and parking (default [`DEFAULT_POLL`]). Polling keeps request/reply latency low
-    /// at the cost of that much CPU after each burst.
+    /// off and parking (default [`DEFAULT_POLL`]; at most [`MAX_POLL`]). Polling keeps
+    /// request/reply latency low at the cost of that much CPU after each burst.
     pub fn poll(mut self, poll: Duration) -> Self {
-        self.poll = poll;
+        // Bounded: an idle dedicated thread must park eventually (a `Duration::MAX` poll
+        // would keep a core busy forever; `Spin::Forever` is the explicit way to do that).
+        self.poll = poll.min(MAX_POLL);
         self
     }
 

@@ -178,11 +178,19 @@ impl Strategy for Actors {
 }
 
 mod batch;
+mod fast;
 #[cfg(not(loom))]
 mod rayon;
 pub use batch::Batch;
 #[cfg(not(loom))]
 pub use rayon::Rayon;
+
+/// The runtime behind an [`Actors`] strategy, whose emits may take the fast path.
+fn fast_path_of<S: Strategy>(strategy: &S) -> Option<Arc<actor::Shared>> {
+    (strategy as &dyn Any)
+        .downcast_ref::<Actors>()
+        .map(|actors| actors.runtime.shared().clone())
+}
 
 /// The answer slot of an [`Emitter::ask`] request: the handler replies with
 /// [`send`](Reply::send), through a shared reference (handlers see `&Request`).
@@ -613,6 +621,8 @@ pub struct Emitter {
     linker: Linker,
     strategy: Arc<dyn Strategy>,
     debug: Option<bool>,
+    /// The runtime of an [`Actors`] strategy: its emits may take the typed fast path.
+    fast: Option<Arc<actor::Shared>>,
 }
 
 impl fmt::Debug for Emitter {
@@ -628,7 +638,11 @@ impl fmt::Debug for Emitter {
 impl Emitter {
     /// An emitter into `linker` through `strategy`.
     pub fn new(linker: &Linker, strategy: impl Strategy) -> Self {
-        Self::with_strategy_arc(linker, Arc::new(strategy))
+        let fast = fast_path_of(&strategy);
+        Self {
+            fast,
+            ..Self::with_strategy_arc(linker, Arc::new(strategy))
+        }
     }
 
     /// An emitter into `linker` through a shared strategy.
@@ -637,6 +651,7 @@ impl Emitter {
             linker: linker.clone(),
             strategy,
             debug: None,
+            fast: None,
         }
     }
 
@@ -667,6 +682,7 @@ impl Emitter {
     pub fn switch(&self, strategy: impl Strategy) -> Self {
         Self {
             linker: self.linker.clone(),
+            fast: fast_path_of(&strategy),
             strategy: Arc::new(strategy),
             debug: self.debug,
         }
@@ -680,6 +696,10 @@ impl Emitter {
     /// it (`Full`), nesting went too deep (`TooDeep`), or the strategy's runtime is
     /// shutting down (`Shutdown`). No subscribers is `Ok` with 0 delivered.
     pub fn emit<T: Send + Sync + 'static>(&self, event: T) -> Result<Delivery, EmitError<T>> {
+        let event = match self.emit_fast(event) {
+            Ok(result) => return result,
+            Err(event) => event,
+        };
         self.dispatch(Some(event), EmitKey::Type(TypeKey::of::<T>()), false)
     }
 
@@ -690,6 +710,11 @@ impl Emitter {
     ///
     /// As for [`emit`](Self::emit).
     pub fn try_emit<T: Send + Sync + 'static>(&self, event: T) -> Result<Delivery, EmitError<T>> {
+        // The fast path never waits: a full mailbox sends the event the general way.
+        let event = match self.emit_fast(event) {
+            Ok(result) => return result,
+            Err(event) => event,
+        };
         self.dispatch(Some(event), EmitKey::Type(TypeKey::of::<T>()), true)
     }
 
