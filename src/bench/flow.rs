@@ -11,7 +11,9 @@ use ventus::Runtime;
 
 use super::payload::{Payload, with_payload};
 use super::report::{Kind, Row, Side};
-use super::topology::{Sink, Tally, Topology, check_all, expected, runtime, shared, unavailable};
+use super::topology::{
+    Sink, Tally, Topology, check_all, expected, shared, unavailable, with_runtime,
+};
 use super::{Ctx, Mode, Res};
 
 fn seq_of<P: Payload>(p: &P) -> u64 {
@@ -109,7 +111,6 @@ fn flow_row<P: Payload>(
         row.unavailable = Some(why);
         return Ok(row);
     }
-    let runtime = runtime()?;
     let (mut ours, mut base) = (Side::new(k), Side::new(k));
     for rep in 0..ctx.sizes.reps {
         ctx.progress(&format!(
@@ -121,15 +122,14 @@ fn flow_row<P: Payload>(
         // Alternate which side goes first.
         if rep % 2 == 0 {
             ours.rates
-                .push(ventus_flow::<P>(mode, &runtime, k, n, batch)?);
+                .push(with_runtime(|rt| ventus_flow::<P>(mode, rt, k, n, batch))?);
             base.rates.push(crossbeam_flow::<P>(mode, k, n)?);
         } else {
             base.rates.push(crossbeam_flow::<P>(mode, k, n)?);
             ours.rates
-                .push(ventus_flow::<P>(mode, &runtime, k, n, batch)?);
+                .push(with_runtime(|rt| ventus_flow::<P>(mode, rt, k, n, batch))?);
         }
     }
-    runtime.shutdown();
     row.ours = ours;
     row.base = base;
     row.check = format!("ok: {k}x{n} counted, sums match");
@@ -404,7 +404,6 @@ fn churn_rows<P: Payload>(ctx: &Ctx, mode: Mode, rows: &mut Vec<Row>) -> Res<()>
         rows.extend([against_crossbeam, against_naive]);
         return Ok(());
     }
-    let runtime = runtime()?;
     let (mut ours, mut cb, mut naive) = (Side::new(k), Side::new(k), Side::new(k));
     let (mut cycles, mut naive_lost, mut ventus_lost) = ([0u64; 3], 0u64, 0u64);
     for rep in 0..ctx.sizes.reps {
@@ -417,7 +416,7 @@ fn churn_rows<P: Payload>(ctx: &Ctx, mode: Mode, rows: &mut Vec<Row>) -> Res<()>
         for turn in 0..3 {
             match (turn + rep) % 3 {
                 0 => {
-                    let r = ventus_churn::<P>(mode, &runtime, k, n)?;
+                    let r = with_runtime(|rt| ventus_churn::<P>(mode, rt, k, n))?;
                     ventus_lost += r.lost;
                     ours.rates.push(r.rate);
                     cycles[0] += r.cycles;
@@ -436,7 +435,6 @@ fn churn_rows<P: Payload>(ctx: &Ctx, mode: Mode, rows: &mut Vec<Row>) -> Res<()>
             }
         }
     }
-    runtime.shutdown();
     let reps = ctx.sizes.reps as u64;
     against_crossbeam.ours = ours.clone();
     against_crossbeam.base = cb;

@@ -11,7 +11,7 @@ use ventus::Runtime;
 
 use super::payload::{Payload, with_payload};
 use super::report::{Kind, Row, Side, histogram};
-use super::topology::{Topology, runtime, unavailable};
+use super::topology::{Topology, unavailable, with_runtime};
 use super::{Ctx, Mode, Res};
 
 fn nanos(d: Duration) -> u64 {
@@ -111,7 +111,6 @@ fn pingpong_row<P: Payload>(ctx: &Ctx, mode: Mode) -> Res<Row> {
         row.unavailable = Some(why);
         return Ok(row);
     }
-    let runtime = runtime()?;
     let (mut ours, mut base) = (Side::new(1), Side::new(1));
     for rep in 0..reps {
         ctx.progress(&format!(
@@ -120,7 +119,7 @@ fn pingpong_row<P: Payload>(ctx: &Ctx, mode: Mode) -> Res<Row> {
             rep + 1
         ));
         let run_ours = |side: &mut Side| -> Res<()> {
-            let h = ventus_pingpong::<P>(mode, &runtime, per_rep)?;
+            let h = with_runtime(|rt| ventus_pingpong::<P>(mode, rt, per_rep))?;
             side.add_latencies(&h);
             Ok(())
         };
@@ -132,7 +131,6 @@ fn pingpong_row<P: Payload>(ctx: &Ctx, mode: Mode) -> Res<Row> {
             run_ours(&mut ours)?;
         }
     }
-    runtime.shutdown();
     for side in [&mut ours, &mut base] {
         if let Some(h) = &side.histogram {
             // Round trips per second, from the mean round trip.
@@ -305,7 +303,6 @@ fn paced_row<P: Payload>(ctx: &Ctx, mode: Mode) -> Res<Row> {
         row.unavailable = Some(why);
         return Ok(row);
     }
-    let runtime = runtime()?;
     let (mut ours, mut base) = (Side::new(k), Side::new(k));
     for rep in 0..reps {
         ctx.progress(&format!(
@@ -314,14 +311,17 @@ fn paced_row<P: Payload>(ctx: &Ctx, mode: Mode) -> Res<Row> {
             rep + 1
         ));
         if rep % 2 == 0 {
-            ours.add_latencies(&ventus_paced::<P>(mode, &runtime, k, per_rep, rate)?);
+            ours.add_latencies(&with_runtime(|rt| {
+                ventus_paced::<P>(mode, rt, k, per_rep, rate)
+            })?);
             base.add_latencies(&crossbeam_paced::<P>(mode, k, per_rep, rate)?);
         } else {
             base.add_latencies(&crossbeam_paced::<P>(mode, k, per_rep, rate)?);
-            ours.add_latencies(&ventus_paced::<P>(mode, &runtime, k, per_rep, rate)?);
+            ours.add_latencies(&with_runtime(|rt| {
+                ventus_paced::<P>(mode, rt, k, per_rep, rate)
+            })?);
         }
     }
-    runtime.shutdown();
     row.ours = ours;
     row.base = base;
     row.check = format!("ok: {k}x{reps}x{per_rep} events handled");

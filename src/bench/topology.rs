@@ -28,6 +28,19 @@ pub(crate) fn runtime() -> Res<Runtime> {
     Ok(Runtime::builder().workers(2).name("bench").build()?)
 }
 
+/// Runs `f` on a fresh runtime and shuts it down after, so that no ventus thread (a
+/// lingering worker, a spinning dedicated thread) is left to compete with the baseline's
+/// repetition that follows.
+pub(crate) fn with_runtime<R>(f: impl FnOnce(&Runtime) -> Res<R>) -> Res<R> {
+    let runtime = runtime()?;
+    let result = f(&runtime);
+    let report = runtime.shutdown();
+    if result.is_ok() && !(report.drained && report.joined) {
+        return Err(format!("runtime shutdown: {report:?}").into());
+    }
+    result
+}
+
 /// A count and a sum, on a cache line of their own.
 #[derive(Debug, Default)]
 pub(crate) struct Tally {
