@@ -36,7 +36,7 @@ pub enum DeadLetterReason {
 }
 
 impl DeadLetterReason {
-    fn index(self) -> usize {
+    pub(crate) fn index(self) -> usize {
         match self {
             DeadLetterReason::Dropped => 0,
             DeadLetterReason::RefusedOnceClaim => 1,
@@ -127,7 +127,24 @@ pub struct DeadLetterCounts {
     pub undecodable_remote_entry: u64,
 }
 
+/// How many dead-letter reasons there are (the length of a counter array).
+pub(crate) const REASONS: usize = 7;
+
 impl DeadLetterCounts {
+    /// The counts of an array of counters indexed by reason.
+    pub(crate) fn of(counters: &[AtomicU64; REASONS]) -> Self {
+        let get = |reason: DeadLetterReason| counters[reason.index()].load(Ordering::Relaxed);
+        DeadLetterCounts {
+            dropped: get(DeadLetterReason::Dropped),
+            refused_once_claim: get(DeadLetterReason::RefusedOnceClaim),
+            discarded_after_unsubscribe: get(DeadLetterReason::DiscardedAfterUnsubscribe),
+            bus_dropped_unapplied: get(DeadLetterReason::BusDroppedUnapplied),
+            left_at_shutdown: get(DeadLetterReason::LeftAtShutdown),
+            unhandled_in_nexus: get(DeadLetterReason::UnhandledInNexus),
+            undecodable_remote_entry: get(DeadLetterReason::UndecodableRemoteEntry),
+        }
+    }
+
     /// All reasons added up.
     pub fn total(&self) -> u64 {
         self.dropped
@@ -230,7 +247,7 @@ pub(crate) struct Hooks {
     pub(crate) dead_letter: Option<DeadLetterHook>,
     pub(crate) debug_sink: Option<DebugSink>,
     pub(crate) debug: Option<bool>,
-    dead_counts: [AtomicU64; 7],
+    dead_counts: [AtomicU64; REASONS],
 }
 
 impl Hooks {
@@ -319,17 +336,7 @@ impl Hooks {
     }
 
     pub(crate) fn dead_letter_counts(&self) -> DeadLetterCounts {
-        let get =
-            |reason: DeadLetterReason| self.dead_counts[reason.index()].load(Ordering::Relaxed);
-        DeadLetterCounts {
-            dropped: get(DeadLetterReason::Dropped),
-            refused_once_claim: get(DeadLetterReason::RefusedOnceClaim),
-            discarded_after_unsubscribe: get(DeadLetterReason::DiscardedAfterUnsubscribe),
-            bus_dropped_unapplied: get(DeadLetterReason::BusDroppedUnapplied),
-            left_at_shutdown: get(DeadLetterReason::LeftAtShutdown),
-            unhandled_in_nexus: get(DeadLetterReason::UnhandledInNexus),
-            undecodable_remote_entry: get(DeadLetterReason::UndecodableRemoteEntry),
-        }
+        DeadLetterCounts::of(&self.dead_counts)
     }
 
     /// Whether debug lines are on for this linker (its own flag, else the global one).

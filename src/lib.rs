@@ -18,6 +18,7 @@ mod hooks;
 mod linker;
 mod nexus;
 mod outcome;
+mod stats;
 #[cfg(feature = "redis")]
 pub mod redis;
 mod subscription;
@@ -58,6 +59,7 @@ pub use nexus::{
 #[doc(hidden)]
 pub use nexus::{Drained as NexusDrained, Inbox as NexusInbox, Taken as NexusTaken};
 pub use outcome::{Completed, Outcome};
+pub use stats::{LatencyStats, MAX_TRACKED_NANOS, write_hgrm};
 pub use subscription::{
     DEFAULT_CAPACITY, MAX_DEPTH, OnPanic, Policy, Subscription, SubscriptionGuard, SubscriptionId,
     SubscriptionStats,

@@ -129,6 +129,13 @@ pub struct SubscriptionStats {
     /// Events pending now: queued, plus those of the batch being run (the mailbox bound
     /// counts the same).
     pub queued: usize,
+    /// Events accepted into the mailbox so far: invoked, discarded or still queued.
+    pub delivered: u64,
+    /// The most events seen pending when a run started (the mailbox's high-water mark, as
+    /// the runner samples it).
+    pub high_water: usize,
+    /// This subscription's dead letters, by reason.
+    pub dead_letters: crate::DeadLetterCounts,
 }
 
 /// The parts of a subscription that do not depend on its event type.
@@ -153,6 +160,12 @@ pub(crate) struct SubCommon {
     pub(crate) home: Option<Dedicated>,
     /// The runtime whose rayon pool runs a `CpuBound` subscription.
     pub(crate) cpu: Option<Arc<crate::actor::Shared>>,
+    /// Opt-in latency histograms, recorded by the runner once per batch.
+    pub(crate) hist: Option<Box<Mutex<crate::stats::LatencyStats>>>,
+    /// The most events seen pending at the start of a run (written by the runner only).
+    pub(crate) high_water: AtomicUsize,
+    /// Dead letters of this subscription, by reason (rare: a read-modify-write is fine).
+    pub(crate) dead: [AtomicU64; crate::hooks::REASONS],
 }
 
 impl SubCommon {
@@ -243,6 +256,7 @@ impl SubCommon {
         reason: DeadLetterReason,
     ) {
         let id = self.id;
+        self.dead[reason.index()].fetch_add(1, Ordering::Relaxed);
         self.hooks.dead_letter(
             || DeadLetter {
                 key: key(),
@@ -372,6 +386,10 @@ pub(crate) trait Message: Send + Sized + 'static {
     fn into_dead(self, wants_payload: bool) -> (EventKey, Option<DynPayload>);
     /// Takes the message's completion (released after the invocation and the drop).
     fn take_done(&mut self) -> Option<Box<Completion>>;
+    /// When it was emitted, if the message carries its metadata.
+    fn emitted_at(&self) -> Option<std::time::Instant>;
+    /// When a view's event was emitted, if it carries its metadata.
+    fn view_emitted_at(view: &Self::Ref<'_>) -> Option<std::time::Instant>;
     /// The payload type a batch item must have (`Some` for typed mailboxes only).
     fn batch_type() -> Option<std::any::TypeId> {
         None
@@ -452,6 +470,14 @@ impl<T: Send + Sync + 'static> Message for TypedMsg<T> {
         self.done.take()
     }
 
+    fn emitted_at(&self) -> Option<std::time::Instant> {
+        self.meta.as_deref().map(|meta| meta.at)
+    }
+
+    fn view_emitted_at(view: &TypedRef<'_, T>) -> Option<std::time::Instant> {
+        view.meta.map(|meta| meta.at)
+    }
+
     fn batch_type() -> Option<std::any::TypeId> {
         Some(std::any::TypeId::of::<T>())
     }
@@ -529,6 +555,14 @@ impl Message for Envelope {
     fn take_done(&mut self) -> Option<Box<Completion>> {
         self.done.take()
     }
+
+    fn emitted_at(&self) -> Option<std::time::Instant> {
+        self.meta.map(|meta| meta.at)
+    }
+
+    fn view_emitted_at(view: &EnvRef<'_>) -> Option<std::time::Instant> {
+        view.meta.map(|meta| meta.at)
+    }
 }
 
 /// How a delivery may behave when the mailbox is full.
@@ -592,6 +626,75 @@ pub(crate) trait Core: Send + Sync + 'static {
 
     /// Whether no invocation is running (never waits).
     fn try_wait_not_running(&self) -> bool;
+}
+
+/// Buffers a run's timings and records them into the subscription's histograms under one
+/// lock per `CAPACITY` invocations (and at the end of the run): no lock is held while user
+/// code runs.
+pub(crate) struct Recorder<'s> {
+    hist: &'s Mutex<crate::stats::LatencyStats>,
+    buf: [(std::time::Duration, std::time::Duration); Recorder::CAPACITY],
+    len: usize,
+}
+
+impl<'s> Recorder<'s> {
+    const CAPACITY: usize = 64;
+
+    fn new(common: &'s SubCommon) -> Option<Self> {
+        common.hist.as_deref().map(|hist| Recorder {
+            hist,
+            buf: [(std::time::Duration::ZERO, std::time::Duration::ZERO); Self::CAPACITY],
+            len: 0,
+        })
+    }
+
+    /// Records an invocation that started at `started` (if recording) of an event emitted
+    /// at `emitted` (if known), ending now.
+    fn timed(
+        recorder: &mut Option<Self>,
+        started: Option<std::time::Instant>,
+        emitted: Option<std::time::Instant>,
+    ) {
+        if let (Some(recorder), Some(started)) = (recorder.as_mut(), started) {
+            let queueing = emitted
+                .map(|at| started.saturating_duration_since(at))
+                .unwrap_or_default();
+            recorder.push(queueing, started.elapsed());
+        }
+    }
+
+    fn push(&mut self, queueing: std::time::Duration, service: std::time::Duration) {
+        if self.len == Self::CAPACITY {
+            self.flush();
+        }
+        self.buf[self.len] = (queueing, service);
+        self.len += 1;
+    }
+
+    fn flush(&mut self) {
+        if self.len == 0 {
+            return;
+        }
+        let mut hist = self.hist.lock();
+        for (queueing, service) in &self.buf[..self.len] {
+            hist.record(*queueing, *service);
+        }
+        self.len = 0;
+    }
+}
+
+impl Drop for Recorder<'_> {
+    fn drop(&mut self) {
+        self.flush();
+    }
+}
+
+/// Notes the pending count a run starts with (the runner is the only writer).
+#[inline]
+fn note_high_water(common: &SubCommon, pending: usize) {
+    if pending > common.high_water.load(Ordering::Relaxed) {
+        common.high_water.store(pending, Ordering::Relaxed);
+    }
 }
 
 /// Counts one pushed message; true if this call moved `pending` from 0 (the caller must
@@ -682,10 +785,14 @@ impl<M: Message> MailboxCore<M> {
     fn run_owned(&self, common: &SubCommon, first: Option<M::Ref<'_>>, record: Option<&Group>) {
         let mut state = self.run.lock();
         let _running = Running::enter(common.id);
+        let mut recorder = Recorder::new(common);
         let mut done = 0usize;
         if let Some(view) = first {
             if common.may_start() {
+                let started = recorder.as_ref().map(|_| std::time::Instant::now());
+                let emitted = M::view_emitted_at(&view);
                 let step = run_caught(&mut state.run, view);
+                Recorder::timed(&mut recorder, started, emitted);
                 if let Some(group) = record {
                     group.record(common.id, step.outcome());
                 }
@@ -713,7 +820,7 @@ impl<M: Message> MailboxCore<M> {
                 }
             };
             // Exactly `queued` messages: each was pushed before it was counted.
-            done = self.run_queued(common, &mut state, queued);
+            done = self.run_queued(common, &mut state, queued, &mut recorder);
             if done == 0 {
                 // Unreachable under the protocol; never spin on it.
                 sync_yield();
@@ -751,12 +858,19 @@ impl<M: Message> MailboxCore<M> {
     }
 
     /// Pops and runs up to `count` messages; returns how many it popped.
-    fn run_queued(&self, common: &SubCommon, state: &mut RunState<M>, count: usize) -> usize {
+    fn run_queued(
+        &self,
+        common: &SubCommon,
+        state: &mut RunState<M>,
+        count: usize,
+        recorder: &mut Option<Recorder<'_>>,
+    ) -> usize {
+        note_high_water(common, count);
         let mut done = 0;
         for _ in 0..count {
             match self.mailbox.pop() {
                 Some(message) => {
-                    self.invoke(common, state, message);
+                    self.invoke(common, state, message, recorder);
                     done += 1;
                 }
                 None => {
@@ -768,7 +882,13 @@ impl<M: Message> MailboxCore<M> {
         done
     }
 
-    fn invoke(&self, common: &SubCommon, state: &mut RunState<M>, mut message: M) {
+    fn invoke(
+        &self,
+        common: &SubCommon,
+        state: &mut RunState<M>,
+        mut message: M,
+        recorder: &mut Option<Recorder<'_>>,
+    ) {
         // Released last: after the handler, its callbacks and the payload's drop.
         let mut done = message.take_done();
         if !common.may_start() {
@@ -791,7 +911,10 @@ impl<M: Message> MailboxCore<M> {
             .as_ref()
             .and_then(|done| done.chain())
             .map(|chain| ChainScope::enter(chain.clone()));
+        let started = recorder.as_ref().map(|_| std::time::Instant::now());
+        let emitted = message.emitted_at();
         let step = run_caught(&mut state.run, message.view());
+        Recorder::timed(recorder, started, emitted);
         // A payload's Drop may panic: never let it unwind through the runner.
         if let Err(panic) = catch_unwind(AssertUnwindSafe(move || drop(message))) {
             common.hooks.error(ErrorReport::PayloadDropPanicked {
@@ -1001,9 +1124,12 @@ impl<M: Message> Core for MailboxCore<M> {
     ) -> bool {
         let mut state = self.run.lock();
         let _running = Running::enter(common.id);
+        let mut recorder = Recorder::new(common);
         let max = max.max(1);
         // Acquire: every push counted so far is visible.
-        let mut limit = common.pending.load(Ordering::Acquire).min(max);
+        let pending = common.pending.load(Ordering::Acquire);
+        note_high_water(common, pending);
+        let mut limit = pending.min(max);
         let mut done = 0;
         let mut lingering: Option<std::time::Instant> = None;
         loop {
@@ -1020,7 +1146,7 @@ impl<M: Message> Core for MailboxCore<M> {
                     debug_assert!(false, "a counted message was not in the mailbox");
                     return release(common, done) != 0;
                 };
-                self.invoke(common, &mut state, message);
+                self.invoke(common, &mut state, message, &mut recorder);
                 done += 1;
             }
             if done >= max || linger.is_zero() {
@@ -1029,6 +1155,7 @@ impl<M: Message> Core for MailboxCore<M> {
             // Drained what was counted: linger briefly before the releasing fetch_sub, so
             // that the next emit finds the subscription running and pays no schedule.
             let pending = common.pending.load(Ordering::Acquire);
+            note_high_water(common, pending);
             if pending > done {
                 limit = pending.min(max);
                 lingering = None;
@@ -1264,7 +1391,25 @@ impl Subscription {
             refused: get(&stats.refused),
             dropped: get(&stats.dropped),
             queued: self.inner.common.pending.load(Ordering::Relaxed),
+            delivered: get(&stats.invoked)
+                + get(&stats.discarded)
+                + self.inner.common.pending.load(Ordering::Relaxed) as u64,
+            high_water: self.inner.common.high_water.load(Ordering::Relaxed),
+            dead_letters: crate::DeadLetterCounts::of(&self.inner.common.dead),
         }
+    }
+
+    /// A copy of the subscription's latency histograms (queueing and service time, in
+    /// nanoseconds), if it keeps them ([`SubscribeBuilder::histograms`]). Waits at most for
+    /// the runner to finish recording its current batch.
+    ///
+    /// [`SubscribeBuilder::histograms`]: crate::SubscribeBuilder::histograms
+    pub fn latency(&self) -> Option<crate::LatencyStats> {
+        self.inner
+            .common
+            .hist
+            .as_ref()
+            .map(|hist| hist.lock().clone())
     }
 }
 

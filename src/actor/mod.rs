@@ -155,6 +155,8 @@ pub(crate) struct Shared {
 struct PoolStats {
     runs: crate::sync::AtomicU64,
     reschedules: crate::sync::AtomicU64,
+    busy_nanos: crate::sync::AtomicU64,
+    parks: crate::sync::AtomicU64,
 }
 
 impl Shared {
@@ -279,6 +281,10 @@ impl Shared {
     fn worker(self: &Arc<Self>) {
         set_pool_worker();
         loop {
+            if self.queue.len() == 0 {
+                // About to block on an empty run queue (a park in crossbeam's `recv`).
+                self.stats.parks.fetch_add(1, Ordering::Relaxed);
+            }
             match self.queue.recv() {
                 Task::Stop => return,
                 Task::Run(sub) => {
@@ -288,6 +294,7 @@ impl Shared {
                         false
                     } else {
                         self.stats.runs.fetch_add(1, Ordering::Relaxed);
+                        let started = Instant::now();
                         let run = || {
                             sub.core
                                 .run_batch(&sub.common, self.batch, &self.abandon, self.linger)
@@ -305,6 +312,8 @@ impl Shared {
                                 .abandon(&sub.common, DeadLetterReason::LeftAtShutdown);
                             more = false;
                         }
+                        let busy = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+                        self.stats.busy_nanos.fetch_add(busy, Ordering::Relaxed);
                         more
                     };
                     if more {
@@ -589,6 +598,8 @@ impl Runtime {
             outstanding: shared.outstanding.load(Ordering::Relaxed),
             runs: shared.stats.runs.load(Ordering::Relaxed),
             reschedules: shared.stats.reschedules.load(Ordering::Relaxed),
+            busy: Duration::from_nanos(shared.stats.busy_nanos.load(Ordering::Relaxed)),
+            parks: shared.stats.parks.load(Ordering::Relaxed),
         }
     }
 }
@@ -610,6 +621,10 @@ pub struct RuntimeStats {
     /// Batches that left events behind and were rescheduled (a subscription gave others a
     /// turn).
     pub reschedules: u64,
+    /// Time the pool's workers spent running batches (lingering included), summed.
+    pub busy: Duration,
+    /// Times a worker found the run queue empty and blocked on it.
+    pub parks: u64,
 }
 
 /// Configures a [`Runtime`].
