@@ -26,7 +26,7 @@ mod sync;
 
 pub use actor::{
     DEFAULT_BATCH, DEFAULT_LINGER, DEFAULT_POLL, MAX_LINGER, MAX_POLL, Placement, Runtime,
-    RuntimeBuilder, RuntimeStats, ShutdownReport, Spin, shutdown_default,
+    RuntimeBuilder, RuntimeStats, ShutdownReport, Spin, WorkGuard, shutdown_default,
 };
 #[cfg(not(loom))]
 pub use emitter::Rayon;

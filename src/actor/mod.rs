@@ -560,6 +560,29 @@ impl Runtime {
         self.owner.shared.gate.is_closed()
     }
 
+    /// Counts work done outside the runtime's threads as outstanding until the guard is
+    /// dropped, so that [`wait_idle`](Self::wait_idle) and [`shutdown`](Self::shutdown)
+    /// wait for it: a custom strategy that defers emissions holds one per deferred
+    /// emission (see `examples/custom_emitter.rs`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ventus::Runtime;
+    ///
+    /// let runtime = Runtime::builder().workers(1).build().unwrap();
+    /// let guard = runtime.work_guard();
+    /// assert_eq!(runtime.wait_idle_timeout(Duration::from_millis(10)), Ok(false));
+    /// drop(guard);
+    /// assert_eq!(runtime.wait_idle_timeout(Duration::from_secs(5)), Ok(true));
+    /// ```
+    pub fn work_guard(&self) -> WorkGuard {
+        let shared = self.owner.shared.clone();
+        shared.begin();
+        WorkGuard { shared }
+    }
+
     /// Waits until every scheduled run has finished (nested emits included).
     ///
     /// # Errors
@@ -625,6 +648,26 @@ pub struct RuntimeStats {
     pub busy: Duration,
     /// Times a worker found the run queue empty and blocked on it.
     pub parks: u64,
+}
+
+/// Outstanding work on a [`Runtime`] until dropped ([`Runtime::work_guard`]).
+#[must_use = "the work counts as outstanding only while the guard lives"]
+pub struct WorkGuard {
+    shared: Arc<Shared>,
+}
+
+impl fmt::Debug for WorkGuard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WorkGuard")
+            .field("runtime", &self.shared.name)
+            .finish()
+    }
+}
+
+impl Drop for WorkGuard {
+    fn drop(&mut self) {
+        self.shared.finished();
+    }
 }
 
 /// Configures a [`Runtime`].
