@@ -738,6 +738,15 @@ fn release(common: &SubCommon, done: usize) -> usize {
 }
 
 impl<T: Send + Sync + 'static> MailboxCore<TypedMsg<T>> {
+    /// The clone function of a subscription that takes events by value.
+    #[inline]
+    pub(crate) fn cloner(&self) -> Option<fn(&T) -> T> {
+        self.by_value
+            .as_ref()
+            .and_then(|clone| clone.downcast_ref::<fn(&T) -> T>())
+            .copied()
+    }
+
     /// The emit fast path's push: one typed message, no completion; `Some(owner)`, or
     /// `None` (payload given back) when the mailbox is full (the caller takes the general
     /// path, which applies the policy).
@@ -770,6 +779,8 @@ impl<T: Send + Sync + 'static> MailboxCore<TypedMsg<T>> {
 pub(crate) struct MailboxCore<M: Message> {
     mailbox: Mailbox<M>,
     run: Mutex<RunState<M>>,
+    /// A typed subscription's `fn(&T) -> T` when it takes events by value.
+    by_value: Option<Box<dyn std::any::Any + Send + Sync>>,
 }
 
 impl<M: Message> MailboxCore<M> {
@@ -777,6 +788,7 @@ impl<M: Message> MailboxCore<M> {
         Self {
             mailbox: Mailbox::new(),
             run: Mutex::new(run),
+            by_value: None,
         }
     }
 
@@ -1464,12 +1476,12 @@ impl Drop for SubscriptionGuard {
 /// Builds the subscription's shared state.
 pub(crate) fn new_typed<T: Send + Sync + 'static>(
     common: SubCommon,
+    by_value: Option<fn(&T) -> T>,
     run: RunState<TypedMsg<T>>,
 ) -> SubArc {
-    Arc::new(SubInner {
-        common,
-        core: MailboxCore::new(run),
-    })
+    let mut core = MailboxCore::new(run);
+    core.by_value = by_value.map(|clone| Box::new(clone) as Box<dyn std::any::Any + Send + Sync>);
+    Arc::new(SubInner { common, core })
 }
 
 /// Builds a dynamic (named, `Any` or multi-key) subscription's shared state.

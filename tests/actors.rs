@@ -861,3 +861,52 @@ fn a_dedicated_subscription_of_a_shut_down_runtime_refuses_every_emit() {
     assert_eq!(dedicated.stats().refused, 3);
     assert!(other.shutdown().drained);
 }
+
+static CLONES: AtomicUsize = AtomicUsize::new(0);
+static VALUE_DROPS: AtomicUsize = AtomicUsize::new(0);
+
+struct Tracked(u64);
+impl Clone for Tracked {
+    fn clone(&self) -> Self {
+        CLONES.fetch_add(1, Ordering::SeqCst);
+        Tracked(self.0)
+    }
+}
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        VALUE_DROPS.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// Four by-value subscriptions: each emit clones three times (the last gets the original),
+/// every value is dropped exactly once, and every subscription sees every event.
+#[test]
+fn by_value_fanout_clones_for_all_but_the_last() {
+    let runtime = runtime(2);
+    let linker = Linker::new();
+    let sums: Vec<_> = (0..4).map(|_| Arc::new(AtomicU64::new(0))).collect();
+    for sum in &sums {
+        let s = sum.clone();
+        let _ = linker
+            .on::<Tracked>()
+            .by_value()
+            .call(move |t: &Tracked| {
+                s.fetch_add(t.0, Ordering::Relaxed);
+            })
+            .unwrap();
+    }
+    let emitter = Emitter::new(&linker, Actors::new(&runtime));
+    let (clones, drops) = (
+        CLONES.load(Ordering::SeqCst),
+        VALUE_DROPS.load(Ordering::SeqCst),
+    );
+    for n in 1..=1_000u64 {
+        assert_eq!(emitter.emit(Tracked(n)).unwrap().delivered, 4);
+    }
+    runtime.wait_idle().unwrap();
+    assert_eq!(CLONES.load(Ordering::SeqCst) - clones, 3_000);
+    assert_eq!(VALUE_DROPS.load(Ordering::SeqCst) - drops, 4_000);
+    for sum in &sums {
+        assert_eq!(sum.load(Ordering::Relaxed), 500_500);
+    }
+}

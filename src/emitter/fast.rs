@@ -3,7 +3,8 @@
 //! a typed actor system). It skips the type-erased carrier of the general path: one
 //! snapshot read (the guard is held only across pushes, which run no user code), one push
 //! and one `fetch_add` per subscription, the event moved into the only mailbox or shared
-//! behind one `Arc` (the last push takes the `Arc` itself). Anything else (debug, an
+//! behind one `Arc` (the last push takes the `Arc` itself), or, for subscriptions made with
+//! `by_value()`, cloned (the last recipient gets the original). Anything else (debug, an
 //! `emit_and_wait` chain, `Any` subscriptions, once, dedicated, `CpuBound`, a full
 //! mailbox) returns the event to the general path, which handles it identically to
 //! before: the fast path is an optimisation, never a different semantics.
@@ -81,19 +82,44 @@ impl Emitter {
                         _ => return Err(event),
                     }
                 }
-                let mut shared_event = Some(Arc::new(event));
                 let last = subs.len() - 1;
-                for (index, sub) in subs.iter().enumerate() {
-                    let payload = if index == last {
-                        shared_event.take()
-                    } else {
-                        shared_event.clone()
-                    };
-                    let Some(payload) = payload else { break };
-                    let Some(core) = core::<T>(sub) else { continue };
-                    if let Ok(true) = core.push_fast(sub.common(), Payload::Shared(payload), false)
-                    {
-                        shared.schedule(sub.inner.clone());
+                if subs
+                    .iter()
+                    .all(|sub| core::<T>(sub).is_some_and(|c| c.cloner().is_some()))
+                {
+                    // Every one takes events by value: clones for all but the last, which
+                    // gets the original.
+                    let mut event = Some(event);
+                    for (index, sub) in subs.iter().enumerate() {
+                        let Some(core) = core::<T>(sub) else { continue };
+                        let value = match (index == last, &event, core.cloner()) {
+                            (true, _, _) => event.take(),
+                            (false, Some(original), Some(clone)) => Some(clone(original)),
+                            _ => None,
+                        };
+                        let Some(value) = value else { break };
+                        if let Ok(true) = core.push_fast(sub.common(), Payload::Owned(value), false)
+                        {
+                            shared.schedule(sub.inner.clone());
+                        }
+                    }
+                } else {
+                    let mut shared_event = Some(Arc::new(event));
+                    for (index, sub) in subs.iter().enumerate() {
+                        let Some(core) = core::<T>(sub) else { continue };
+                        let payload = match (&shared_event, core.cloner()) {
+                            // By value, cloned out of the shared event.
+                            (Some(arc), Some(clone)) if index != last => Payload::Owned(clone(arc)),
+                            _ if index == last => match shared_event.take() {
+                                Some(arc) => Payload::Shared(arc),
+                                None => break,
+                            },
+                            (Some(arc), _) => Payload::Shared(arc.clone()),
+                            (None, _) => break,
+                        };
+                        if let Ok(true) = core.push_fast(sub.common(), payload, false) {
+                            shared.schedule(sub.inner.clone());
+                        }
                     }
                 }
                 Ok(Ok(Delivery {

@@ -17,11 +17,30 @@ use crate::subscription::{
 use crate::sync::{Arc, AtomicU8, AtomicUsize, Mutex};
 
 /// Builder state: subscribing to one Rust type `T`.
-pub struct Typed<T>(PhantomData<fn(T)>);
+pub struct Typed<T> {
+    _type: PhantomData<fn(T)>,
+    /// Set by [`SubscribeBuilder::by_value`].
+    by_value: Option<fn(&T) -> T>,
+}
 
 impl<T> Typed<T> {
     pub(crate) fn new() -> Self {
-        Typed(PhantomData)
+        Typed {
+            _type: PhantomData,
+            by_value: None,
+        }
+    }
+}
+
+impl<'l, T: Clone + Send + Sync + 'static, S> SubscribeBuilder<'l, Typed<T>, S> {
+    /// Receive the event by value when it is emitted to several subscriptions: a clone
+    /// of its own instead of a share of one `Arc` (on the actor strategy's typed fast
+    /// path; elsewhere the event is shared as usual). A clone is often cheaper than an
+    /// `Arc` freed on another thread for small `Clone` events; the last recipient still
+    /// gets the original, so one emit clones at most once per other by-value recipient.
+    pub fn by_value(mut self) -> Self {
+        self.keys.by_value = Some(T::clone);
+        self
     }
 }
 
@@ -354,8 +373,10 @@ impl<'l, T: Send + Sync + 'static, S> SubscribeBuilder<'l, Typed<T>, S> {
             }));
             workflow(outcome, &mut success)
         };
+        let by_value = self.keys.by_value;
         let sub = new_typed::<T>(
             common,
+            by_value,
             RunState {
                 run: Box::new(run),
                 on_failure,
