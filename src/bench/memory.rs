@@ -99,7 +99,14 @@ pub(crate) fn child(spec: &str) -> Res<()> {
 }
 
 fn spawn(ctx: &Ctx, side: &str, n: usize) -> Res<(f64, f64)> {
-    let exe = std::env::current_exe()?;
+    // `/proc/self/exe` still reaches this program when its file was replaced on disk
+    // since it started (a rebuild), where `current_exe` names a deleted path.
+    let proc_exe = std::path::Path::new("/proc/self/exe");
+    let exe = if proc_exe.exists() {
+        proc_exe.to_path_buf()
+    } else {
+        std::env::current_exe()?
+    };
     let output = Command::new(exe)
         .args(&ctx.child_prefix)
         .arg("--memory-child")

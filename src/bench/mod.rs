@@ -465,6 +465,7 @@ pub(crate) fn run(args: &BenchArgs, preset: Preset, child_prefix: &[&str]) -> Re
 
     let started = Instant::now();
     let mut rows: Vec<Row> = Vec::new();
+    let mut failures: Vec<String> = Vec::new();
     for scenario in &scenarios {
         let before = rows.len();
         let result = match scenario {
@@ -478,7 +479,13 @@ pub(crate) fn run(args: &BenchArgs, preset: Preset, child_prefix: &[&str]) -> Re
             Scenario::Nexus => nexus::nexus(&ctx, &mut rows),
         };
         ctx.clear_progress();
-        result.map_err(|e| format!("{}: {e}", scenario.name()))?;
+        if let Err(error) = result {
+            // Shown in the table; the run fails at the end, after the other scenarios.
+            let mut row = Row::new(scenario.name(), "-", "-");
+            row.unavailable = Some(format!("FAILED: {error}"));
+            failures.push(format!("{}: {error}", scenario.name()));
+            rows.push(row);
+        }
         for row in &mut rows[before..] {
             row.payload = match scenario {
                 Scenario::Registry | Scenario::Memory | Scenario::Nexus => 8,
@@ -490,7 +497,9 @@ pub(crate) fn run(args: &BenchArgs, preset: Preset, child_prefix: &[&str]) -> Re
 
     table_out(&format!("\n{}", report::table(&rows)));
     let lost: u64 = rows.iter().map(|row| row.lost).sum();
-    let checked = if lost == 0 {
+    let checked = if !failures.is_empty() {
+        "Some scenarios FAILED (see the rows marked FAILED); the others checked counts and sums."
+    } else if lost == 0 {
         "Every run checked counts and sums: nothing lost (the naive churn shape's own losses, if any, are shown)."
     } else {
         "Every run checked counts and sums: ventus LOST events (see the rows marked LOST)."
@@ -533,7 +542,10 @@ pub(crate) fn run(args: &BenchArgs, preset: Preset, child_prefix: &[&str]) -> Re
         table_out(&format!("wrote {written} .svg files to {}", dir.display()));
     }
     if lost > 0 {
-        return Err(format!("ventus lost {lost} events (see the table)").into());
+        failures.push(format!("ventus lost {lost} events (see the table)"));
+    }
+    if !failures.is_empty() {
+        return Err(failures.join("; ").into());
     }
     Ok(())
 }
