@@ -128,8 +128,169 @@ pub struct NexusEvent {
     id: u64,
     event_type: EventType,
     priority: i32,
-    payload: Box<dyn Any + Send>,
-    payload_type: &'static str,
+    payload: Payload,
+}
+
+/// A boxed payload that can name its type.
+trait AnyPayload: Send + 'static {
+    fn as_any(&self) -> &dyn Any;
+    fn as_any_mut(&mut self) -> &mut dyn Any;
+    fn into_any(self: Box<Self>) -> Box<dyn Any + Send>;
+    fn type_name(&self) -> &'static str;
+}
+
+impl<T: Send + 'static> AnyPayload for T {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+    fn into_any(self: Box<Self>) -> Box<dyn Any + Send> {
+        self
+    }
+    fn type_name(&self) -> &'static str {
+        std::any::type_name::<T>()
+    }
+}
+
+/// A payload: the common small types are held inline (no allocation per event, and no
+/// extra cache miss for the loop that reads it); any other type is boxed. Which variant
+/// holds a payload is invisible to users: every accessor goes through `dyn Any`.
+enum Payload {
+    Unit(()),
+    Bool(bool),
+    U64(u64),
+    I64(i64),
+    U32(u32),
+    I32(i32),
+    Usize(usize),
+    F64(f64),
+    Static(&'static str),
+    String(String),
+    Boxed(Box<dyn AnyPayload>),
+}
+
+/// `Ok(value as T)` when `V` is `T` (no allocation, no unsafe code: through an `Option` in
+/// a `dyn Any`), else `Err(value)`.
+fn cast<V: 'static, T: 'static>(value: V) -> Result<T, V> {
+    let mut slot = Some(value);
+    if let Some(taken) = (&mut slot as &mut dyn Any)
+        .downcast_mut::<Option<T>>()
+        .and_then(Option::take)
+    {
+        return Ok(taken);
+    }
+    match slot {
+        Some(value) => Err(value),
+        None => unreachable!("only taken when V is T"),
+    }
+}
+
+impl Payload {
+    #[inline]
+    fn new<T: Send + 'static>(value: T) -> Self {
+        // Each `cast` compares two constant `TypeId`s: the compiler keeps one branch.
+        macro_rules! inline {
+            ($value:ident, $($ty:ty => $variant:ident),*) => {
+                $(
+                    let $value = match cast::<T, $ty>($value) {
+                        Ok(v) => return Payload::$variant(v),
+                        Err(v) => v,
+                    };
+                )*
+            };
+        }
+        inline!(value, () => Unit, bool => Bool, u64 => U64, i64 => I64, u32 => U32, i32 => I32,
+            usize => Usize, f64 => F64, &'static str => Static, String => String);
+        Payload::Boxed(Box::new(value))
+    }
+
+    /// The payload if it is a `T`. Each arm's cast is decided at compile time (the value's
+    /// type is known there), so for an inline `T` this is one comparison of the variant.
+    #[inline]
+    fn get<T: 'static>(&self) -> Option<&T> {
+        match self {
+            Payload::Unit(v) => (v as &dyn Any).downcast_ref(),
+            Payload::Bool(v) => (v as &dyn Any).downcast_ref(),
+            Payload::U64(v) => (v as &dyn Any).downcast_ref(),
+            Payload::I64(v) => (v as &dyn Any).downcast_ref(),
+            Payload::U32(v) => (v as &dyn Any).downcast_ref(),
+            Payload::I32(v) => (v as &dyn Any).downcast_ref(),
+            Payload::Usize(v) => (v as &dyn Any).downcast_ref(),
+            Payload::F64(v) => (v as &dyn Any).downcast_ref(),
+            Payload::Static(v) => (v as &dyn Any).downcast_ref(),
+            Payload::String(v) => (v as &dyn Any).downcast_ref(),
+            Payload::Boxed(b) => (**b).as_any().downcast_ref(),
+        }
+    }
+
+    #[inline]
+    fn as_any(&self) -> &dyn Any {
+        match self {
+            Payload::Unit(v) => v,
+            Payload::Bool(v) => v,
+            Payload::U64(v) => v,
+            Payload::I64(v) => v,
+            Payload::U32(v) => v,
+            Payload::I32(v) => v,
+            Payload::Usize(v) => v,
+            Payload::F64(v) => v,
+            Payload::Static(v) => v,
+            Payload::String(v) => v,
+            Payload::Boxed(b) => (**b).as_any(),
+        }
+    }
+
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        match self {
+            Payload::Unit(v) => v,
+            Payload::Bool(v) => v,
+            Payload::U64(v) => v,
+            Payload::I64(v) => v,
+            Payload::U32(v) => v,
+            Payload::I32(v) => v,
+            Payload::Usize(v) => v,
+            Payload::F64(v) => v,
+            Payload::Static(v) => v,
+            Payload::String(v) => v,
+            Payload::Boxed(b) => (**b).as_any_mut(),
+        }
+    }
+
+    /// The payload as a `T`; the caller checked that it is one.
+    fn take<T: 'static>(self) -> Option<T> {
+        match self {
+            Payload::Unit(v) => cast(v).ok(),
+            Payload::Bool(v) => cast(v).ok(),
+            Payload::U64(v) => cast(v).ok(),
+            Payload::I64(v) => cast(v).ok(),
+            Payload::U32(v) => cast(v).ok(),
+            Payload::I32(v) => cast(v).ok(),
+            Payload::Usize(v) => cast(v).ok(),
+            Payload::F64(v) => cast(v).ok(),
+            Payload::Static(v) => cast(v).ok(),
+            Payload::String(v) => cast(v).ok(),
+            Payload::Boxed(b) => b.into_any().downcast::<T>().ok().map(|b| *b),
+        }
+    }
+
+    fn type_name(&self) -> &'static str {
+        use std::any::type_name;
+        match self {
+            Payload::Unit(_) => type_name::<()>(),
+            Payload::Bool(_) => type_name::<bool>(),
+            Payload::U64(_) => type_name::<u64>(),
+            Payload::I64(_) => type_name::<i64>(),
+            Payload::U32(_) => type_name::<u32>(),
+            Payload::I32(_) => type_name::<i32>(),
+            Payload::Usize(_) => type_name::<usize>(),
+            Payload::F64(_) => type_name::<f64>(),
+            Payload::Static(_) => type_name::<&'static str>(),
+            Payload::String(_) => type_name::<String>(),
+            Payload::Boxed(b) => (**b).type_name(),
+        }
+    }
 }
 
 impl NexusEvent {
@@ -140,8 +301,7 @@ impl NexusEvent {
             id,
             event_type: event_type.into(),
             priority: 0,
-            payload: Box::new(payload),
-            payload_type: std::any::type_name::<T>(),
+            payload: Payload::new(payload),
         }
     }
 
@@ -174,22 +334,23 @@ impl NexusEvent {
 
     /// The payload's Rust type name.
     pub fn payload_type_name(&self) -> &'static str {
-        self.payload_type
+        self.payload.type_name()
     }
 
     /// Whether the payload is a `T`.
     pub fn is<T: 'static>(&self) -> bool {
-        self.payload.is::<T>()
+        self.payload.as_any().is::<T>()
     }
 
     /// The payload, if it is a `T`.
+    #[inline]
     pub fn payload_ref<T: 'static>(&self) -> Option<&T> {
-        self.payload.downcast_ref()
+        self.payload.get()
     }
 
     /// The payload, mutably, if it is a `T`.
     pub fn payload_mut<T: 'static>(&mut self) -> Option<&mut T> {
-        self.payload.downcast_mut()
+        self.payload.as_any_mut().downcast_mut()
     }
 
     /// Takes the payload out if it is a `T`.
@@ -198,13 +359,12 @@ impl NexusEvent {
     ///
     /// The event, unchanged, when its payload is not a `T`.
     pub fn into_payload<T: 'static>(self) -> Result<T, NexusEvent> {
-        if self.payload.is::<T>() {
-            match self.payload.downcast::<T>() {
-                Ok(value) => Ok(*value),
-                Err(_) => unreachable!("checked with `is`"),
-            }
-        } else {
-            Err(self)
+        if !self.is::<T>() {
+            return Err(self);
+        }
+        match self.payload.take::<T>() {
+            Some(value) => Ok(value),
+            None => unreachable!("checked with `is`"),
         }
     }
 
@@ -214,8 +374,7 @@ impl NexusEvent {
             id: self.id,
             event_type: self.event_type,
             priority: self.priority,
-            payload: Box::new(payload),
-            payload_type: std::any::type_name::<T>(),
+            payload: Payload::new(payload),
         }
     }
 }
@@ -226,7 +385,7 @@ impl fmt::Debug for NexusEvent {
             .field("id", &self.id)
             .field("type", &self.event_type)
             .field("priority", &self.priority)
-            .field("payload", &self.payload_type)
+            .field("payload", &self.payload.type_name())
             .finish()
     }
 }

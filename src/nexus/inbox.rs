@@ -1,35 +1,86 @@
 //! The inbox: the bounded queue that producers push into, and the one word that decides
 //! when the loop must be woken (see `README.md`, "The parked flag").
+//!
+//! The queue is a `VecDeque` behind a mutex that the loop takes once per batch, not once
+//! per event: it swaps the whole queue out (`Taken`) and dispatches from its own copy, so
+//! the loop pays no atomic operation per event and a producer's lock is uncontended but
+//! for that swap.
 
 // `pub` so that the loom model can drive the protocol itself (re-exported only under
 // `cfg(loom)`, hidden).
 #![cfg_attr(not(loom), allow(unreachable_pub))]
-use crate::sync::{AtomicUsize, BoundedQueue, LoopWaker, Ordering};
+use std::collections::VecDeque;
+
+use crate::sync::{AtomicUsize, LoopWaker, Mutex, Ordering};
 
 /// What a drain found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Drained {
     /// More events were counted than this drain took: drain again before parking.
     More,
-    /// The count went to zero with this drain: the loop is parked, and the next producer
-    /// (the one that moves the count from zero) wakes it.
-    Parked,
+    /// The count went to zero with this drain. The loop may spin a little (checking
+    /// [`Inbox::has_pending`]), then [`Inbox::try_park`]s before it blocks.
+    Empty,
 }
 
-/// The inbox of one nexus. `pending` counts the events pushed and not yet taken by the
-/// loop; zero *is* the parked flag: the producer that moves it from zero wakes the loop,
-/// and only that one (a read-modify-write, never a plain load that skips the wake-up).
-#[derive(Debug)]
+/// The parked flag: the top bit of `pending`, set by the loop only when it is about to
+/// block (and nothing is counted), cleared by the one producer that wakes it or by the
+/// loop once its wait returned.
+const PARKED: usize = 1 << (usize::BITS - 1);
+
+/// The inbox of one nexus. `pending` holds the count of events pushed and not yet taken by
+/// the loop, and the parked flag (its top bit). The producer whose increment finds the flag
+/// set clears it and wakes the loop, and only that one; every decision is a
+/// read-modify-write of this one word, never a plain load that skips the wake-up (the
+/// table in `README.md`).
 pub struct Inbox<T> {
-    queue: BoundedQueue<T>,
+    queue: Mutex<Queue<T>>,
+    capacity: usize,
     pending: AtomicUsize,
     waker: LoopWaker,
+}
+
+struct Queue<T> {
+    items: VecDeque<T>,
+    /// Events the loop took and has not dispatched yet (they count against the capacity).
+    held: usize,
+}
+
+/// The loop's side of the inbox: the events it took and has not handed out yet. Owned by
+/// the loop (no lock).
+#[derive(Debug)]
+pub struct Taken<T> {
+    items: VecDeque<T>,
+    /// What the inbox's `held` says about `items` (reset when `items` runs dry).
+    held: usize,
+}
+
+impl<T> Default for Taken<T> {
+    fn default() -> Self {
+        Self {
+            items: VecDeque::new(),
+            held: 0,
+        }
+    }
+}
+
+impl<T> std::fmt::Debug for Inbox<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Inbox")
+            .field("capacity", &self.capacity)
+            .field("pending", &self.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl<T> Inbox<T> {
     pub(crate) fn new(capacity: usize, waker: LoopWaker) -> Self {
         Self {
-            queue: BoundedQueue::new(capacity),
+            queue: Mutex::new(Queue {
+                items: VecDeque::new(),
+                held: 0,
+            }),
+            capacity: capacity.max(1),
             pending: AtomicUsize::new(0),
             waker,
         }
@@ -41,20 +92,27 @@ impl<T> Inbox<T> {
         Self::new(capacity, LoopWaker::stand_in())
     }
 
-    /// Pushes `value`; wakes the loop when this push moved the count from zero.
+    /// Pushes `value`; wakes the loop when this push found it parked.
     ///
     /// # Errors
     ///
     /// The value, when the queue is full (the policy: refuse, never block).
+    #[inline]
     pub fn push(&self, value: T) -> Result<(), T> {
-        self.queue.try_push(value)?;
+        {
+            let mut queue = self.queue.lock();
+            if queue.items.len() + queue.held >= self.capacity {
+                return Err(value);
+            }
+            queue.items.push_back(value);
+        }
         #[cfg(not(ventus_mutant = "nexus_plain_load_wake"))]
         {
-            // AcqRel: Release publishes the push to the loop that takes this count;
-            // Acquire orders this read after the loop's releasing `fetch_sub`, so a 0 here
-            // means the loop has committed to park (or will find the count non-zero).
-            if self.pending.fetch_add(1, Ordering::AcqRel) == 0 {
-                self.waker.wake();
+            // AcqRel: Release publishes the push to the loop that takes this count (its
+            // Acquire load in `drain`); Acquire orders this read after the loop's `try_park`,
+            // so either the flag is seen here or the loop's compare-exchange sees the count.
+            if self.pending.fetch_add(1, Ordering::AcqRel) & PARKED != 0 {
+                self.unpark();
             }
         }
         #[cfg(ventus_mutant = "nexus_plain_load_wake")]
@@ -63,47 +121,105 @@ impl<T> Inbox<T> {
             // increment; the loop can park between the two.
             let before = self.pending.load(Ordering::Acquire);
             self.pending.fetch_add(1, Ordering::AcqRel);
-            if before == 0 {
-                self.waker.wake();
+            if before & PARKED != 0 {
+                self.unpark();
             }
         }
         Ok(())
     }
 
-    /// Takes at most `max` counted events (they are in the queue: each was pushed before
-    /// it was counted) and hands them to `each`; then releases them from the count.
-    pub fn drain(&self, max: usize, mut each: impl FnMut(T)) -> Drained {
-        // Acquire: pairs with the producers' AcqRel increments, so the `n` pushes counted
-        // here are visible to the pops below.
-        let n = self.pending.load(Ordering::Acquire);
-        let k = n.min(max.max(1));
-        if k == 0 {
-            return Drained::Parked;
+    /// Clears the parked flag; the one that cleared it wakes the loop (several producers
+    /// may see the flag: one `eventfd` write).
+    #[cold]
+    fn unpark(&self) {
+        // AcqRel: one read-modify-write decides who wakes; the wake is the edge to the loop.
+        if self.pending.fetch_and(!PARKED, Ordering::AcqRel) & PARKED != 0 {
+            self.waker.wake();
         }
-        let mut taken = 0;
-        while taken < k {
-            match self.queue.pop() {
-                Some(value) => {
-                    taken += 1;
-                    each(value);
-                }
-                // Cannot happen (counted events are in the queue); never spin on it.
-                None => break,
+    }
+
+    /// Hands at most `max` events to `each`: first those the loop took earlier
+    /// (`taken`); when there are none, it takes every counted event from the queue (they
+    /// are there: each was pushed before it was counted) in one swap and releases them from
+    /// the count.
+    pub fn drain(&self, taken: &mut Taken<T>, max: usize, mut each: impl FnMut(T)) -> Drained {
+        let mut more = false;
+        if taken.items.is_empty() {
+            // Acquire: pairs with the producers' AcqRel increments, so the `n` pushes
+            // counted here are in the queue for the swap below.
+            let n = self.pending.load(Ordering::Acquire) & !PARKED;
+            if n == 0 {
+                self.release_held(taken);
+                return Drained::Empty;
             }
+            {
+                let mut queue = self.queue.lock();
+                if queue.items.len() == n {
+                    std::mem::swap(&mut queue.items, &mut taken.items);
+                } else {
+                    // Pushed and not counted yet: they stay (the count would go below
+                    // zero if the loop took them now).
+                    let k = n.min(queue.items.len());
+                    taken.items.extend(queue.items.drain(..k));
+                }
+                queue.held = taken.items.len();
+                taken.held = queue.held;
+            }
+            let count = taken.items.len();
+            // AcqRel: Release orders the swap before a later `try_park` / producer; Acquire
+            // sees the pushes of producers counted meanwhile. Returns the count before.
+            more = self.pending.fetch_sub(count, Ordering::AcqRel) & !PARKED != count;
         }
-        // AcqRel: Release orders the pops before a producer's increment that sees zero;
-        // Acquire sees the pushes of producers counted meanwhile. Returns the count before:
-        // `taken` means nothing arrived and the loop is now parked.
-        if self.pending.fetch_sub(taken, Ordering::AcqRel) == taken {
-            Drained::Parked
-        } else {
-            Drained::More
+        let k = max.max(1).min(taken.items.len());
+        for value in taken.items.drain(..k) {
+            each(value);
         }
+        if !taken.items.is_empty() || more || self.has_pending() {
+            return Drained::More;
+        }
+        self.release_held(taken);
+        Drained::Empty
+    }
+
+    /// The loop handed out everything it took: they no longer count against the capacity.
+    fn release_held(&self, taken: &mut Taken<T>) {
+        if taken.held != 0 {
+            taken.held = 0;
+            self.queue.lock().held = 0;
+        }
+    }
+
+    /// Whether events are counted and not taken (the loop's spin before parking reads
+    /// this; parking itself is decided by [`try_park`](Self::try_park)).
+    #[inline]
+    pub fn has_pending(&self) -> bool {
+        // Acquire: a `true` is followed by a drain, whose own Acquire load counts.
+        self.pending.load(Ordering::Acquire) & !PARKED != 0
+    }
+
+    /// The loop is about to block: sets the parked flag if nothing is counted. `true`: it
+    /// may block, the next push wakes it. `false`: something was counted, drain instead.
+    pub fn try_park(&self) -> bool {
+        // AcqRel on success: the producer's increment that follows sees the flag (both are
+        // read-modify-writes of this word, so one of them comes first). Acquire on failure:
+        // the counted pushes are visible to the drain that follows.
+        self.pending
+            .compare_exchange(0, PARKED, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+
+    /// The loop's wait returned (a wake, a socket, a timer): clears the parked flag if no
+    /// producer did. A producer that cleared it has woken the loop (or will): that wake
+    /// makes one later wait return at once, which is harmless.
+    pub fn unparked(&self) {
+        // AcqRel: a read-modify-write, so a producer's increment either came before (and
+        // it cleared the flag and woke) or comes after (and sees no flag: no wake needed).
+        self.pending.fetch_and(!PARKED, Ordering::AcqRel);
     }
 
     /// Events pushed and not yet taken (a statistic).
     pub(crate) fn len(&self) -> usize {
-        self.pending.load(Ordering::Relaxed)
+        self.pending.load(Ordering::Relaxed) & !PARKED
     }
 
     /// Wakes the loop unconditionally (commands, stop).
@@ -111,7 +227,13 @@ impl<T> Inbox<T> {
         self.waker.wake();
     }
 
-    /// Under loom: the loop's park (its `Poll::poll`).
+    /// Under loom: a wake for another reason than a push (a stop, a timer change).
+    #[cfg(loom)]
+    pub fn wake_for_model(&self) {
+        self.waker.wake();
+    }
+
+    /// Under loom: the loop's blocking wait (its `Poll::poll`).
     #[cfg(loom)]
     pub fn park(&self) {
         self.waker.wait();

@@ -16,7 +16,7 @@ pub use boundary::Boundary;
 pub use event::{EventFactory, EventType, EventTypeError, IdChoice, NexusEvent};
 pub use forward::{Forwarder, Overflow};
 #[cfg(loom)]
-pub use inbox::{Drained, Inbox};
+pub use inbox::{Drained, Inbox, Taken};
 pub use producer::{Producer, PushError};
 pub use routing::{Discarder, Fanout, Filter, Handler, RegisterError};
 pub use source::{Accepted, Converter, Datagram, SocketConverter, SourceId};
@@ -47,9 +47,9 @@ const WAKER: Token = Token(usize::MAX);
 pub const DEFAULT_NEXUS_BATCH: usize = 256;
 /// The inbox's default capacity.
 pub const DEFAULT_NEXUS_CAPACITY: usize = 65_536;
-/// The largest inbox capacity: the inbox is a preallocated ring (a crossbeam `bounded`
-/// channel), so a capacity near `usize::MAX` would panic or abort on allocation; larger
-/// requests are lowered to this (about 100 MB of slots).
+/// The largest inbox capacity: the inbox's buffers grow up to the capacity (and keep
+/// their size), so a capacity near `usize::MAX` could abort on allocation; larger
+/// requests are lowered to this (at most 2 × 64 MiB of 64-byte events).
 const MAX_NEXUS_CAPACITY: usize = 1 << 20;
 /// The shortest timer interval a nexus schedules by default (so that an ongoing 1 ns timer
 /// cannot starve the loop).
@@ -130,6 +130,19 @@ pub enum NexusError {
     },
     /// An error a handler reported through [`Context::report`].
     Handler(crate::BoxError),
+    /// A timer's event function ([`Timer::with_event`], [`Timer::with_payload`])
+    /// panicked (caught; that tick was skipped, the timer goes on).
+    TimerPanicked {
+        /// The timer's event type.
+        event_type: EventType,
+        /// The tick's value.
+        value: u64,
+        /// The panic message.
+        message: String,
+    },
+    /// A registration made while the loop runs ([`Context::add_handler`] and friends)
+    /// was refused.
+    Register(RegisterError),
 }
 
 impl fmt::Debug for NexusError {
@@ -163,6 +176,17 @@ impl fmt::Debug for NexusError {
                 .field("source", source)
                 .finish(),
             NexusError::Handler(e) => f.debug_tuple("Handler").field(e).finish(),
+            NexusError::TimerPanicked {
+                event_type,
+                value,
+                message,
+            } => f
+                .debug_struct("TimerPanicked")
+                .field("event_type", event_type)
+                .field("value", value)
+                .field("message", message)
+                .finish(),
+            NexusError::Register(e) => f.debug_tuple("Register").field(e).finish(),
         }
     }
 }
@@ -199,6 +223,15 @@ impl fmt::Display for NexusError {
                 write!(f, "source {source:?} did not finish after close()")
             }
             NexusError::Handler(e) => write!(f, "handler error: {e}"),
+            NexusError::TimerPanicked {
+                event_type,
+                value,
+                message,
+            } => write!(
+                f,
+                "the event function of a timer of type {event_type} panicked at value {value}: {message}"
+            ),
+            NexusError::Register(e) => write!(f, "registration refused: {e}"),
         }
     }
 }
@@ -303,7 +336,8 @@ impl Drop for Shared {
     fn drop(&mut self) {
         // Events pushed after the loop's final drain: never dispatched, so dead letters.
         let mut left = Vec::new();
-        while self.inbox.drain(usize::MAX, |e| left.push(e)) == inbox::Drained::More {}
+        let mut taken = inbox::Taken::default();
+        while self.inbox.drain(&mut taken, usize::MAX, |e| left.push(e)) == inbox::Drained::More {}
         for event in left {
             self.dead_letter(DeadLetterReason::LeftAtShutdown, &event);
         }
@@ -475,9 +509,10 @@ impl NexusBuilder {
     }
 
     /// The inbox's capacity (default [`DEFAULT_NEXUS_CAPACITY`]; at least 1, at most
-    /// 2<sup>20</sup> = 1,048,576: the inbox is allocated in full when the nexus is built, so
-    /// larger values are lowered to that, and 0 is raised to 1). A full inbox refuses
-    /// pushes with [`PushError::Full`].
+    /// 2<sup>20</sup> = 1,048,576: the inbox's buffers grow up to it, so larger values are
+    /// lowered to that, and 0 is raised to 1): how many pushed events may wait that the
+    /// loop has not dispatched yet (those it took for its current batches included). A full
+    /// inbox refuses pushes with [`PushError::Full`], never blocks.
     #[must_use]
     pub fn capacity(mut self, capacity: usize) -> Self {
         self.capacity = capacity.clamp(1, MAX_NEXUS_CAPACITY);
@@ -578,6 +613,7 @@ impl NexusBuilder {
             batch: self.batch,
             secondary_per_pass: self.secondary_per_pass,
             inbox_more: true,
+            taken: inbox::Taken::default(),
             pass: Vec::new(),
             stats: NexusStats::default(),
         })
@@ -638,6 +674,7 @@ pub struct Nexus {
     batch: usize,
     secondary_per_pass: usize,
     inbox_more: bool,
+    taken: inbox::Taken<NexusEvent>,
     pass: Vec<NexusEvent>,
     stats: NexusStats,
 }
@@ -938,8 +975,12 @@ impl Nexus {
         self.core.timers.clear();
         let mut rounds = 0;
         loop {
-            let more =
-                self.shared.inbox.drain(usize::MAX, |e| self.pass.push(e)) == inbox::Drained::More;
+            let pass = &mut self.pass;
+            let more = self
+                .shared
+                .inbox
+                .drain(&mut self.taken, usize::MAX, |e| pass.push(e))
+                == inbox::Drained::More;
             self.pass.append(&mut self.core.deferred);
             let idle = self.pass.is_empty() && self.core.secondary.is_empty() && !more;
             if idle || rounds > 1024 {
@@ -960,21 +1001,7 @@ impl Nexus {
     }
 
     fn report(&self, error: NexusError) {
-        match &self.error_hook {
-            Some(hook) => {
-                let hook = hook.clone();
-                if let Err(panic) =
-                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || hook(error)))
-                {
-                    eprintln!(
-                        "ventus nexus [{}]: the error hook panicked: {}",
-                        self.name,
-                        crate::hooks::panic_message(&*panic)
-                    );
-                }
-            }
-            None => eprintln!("ventus nexus [{}]: {error}", self.name),
-        }
+        report_to(self.error_hook.as_ref(), &self.name, error);
     }
 
     /// One pass: wait, collect, dispatch.
@@ -986,16 +1013,23 @@ impl Nexus {
             || self.shared.timers_dirty.load(Ordering::Relaxed) != 0;
         let deferred = !self.core.deferred.is_empty();
         let deadline = self.core.timers.next_deadline();
-        if busy || !may_block {
+        let spin = limit != Some(Duration::ZERO);
+        if busy || !may_block || (spin && self.spin_for_work()) {
             self.poll_once(Some(Duration::ZERO))?;
-        } else {
+        } else if self.shared.inbox.try_park() {
+            // Parked: the next push wakes the loop (README, "The parked flag").
             self.stats.parks += 1;
             let mut timeout = limit;
             if deferred {
                 let retry = Duration::from_millis(1);
                 timeout = Some(timeout.map_or(retry, |t| t.min(retry)));
             }
-            self.wait(deadline, timeout)?;
+            let waited = self.wait(deadline, timeout);
+            self.shared.inbox.unparked();
+            waited?;
+        } else {
+            // Counted between the spin and the park: drain it.
+            self.poll_once(Some(Duration::ZERO))?;
         }
         self.core.now = self.clock.now();
         if self.shared.timers_dirty.swap(0, Ordering::Relaxed) != 0 {
@@ -1006,9 +1040,17 @@ impl Nexus {
         // Collect this pass's events: timers, sockets and iterators, the inbox, retries.
         let now = self.core.now;
         let batch = self.batch;
-        self.core
-            .timers
-            .fire(now, batch, &self.shared.factory, &mut self.pass);
+        let mut timer_errors = Vec::new();
+        self.core.timers.fire(
+            now,
+            batch,
+            &self.shared.factory,
+            &mut self.pass,
+            &mut timer_errors,
+        );
+        for error in timer_errors {
+            self.report(error);
+        }
         let mut errors = Vec::new();
         self.sources
             .collect(&self.shared.factory, batch, &mut self.pass, &mut errors);
@@ -1016,65 +1058,85 @@ impl Nexus {
             self.report(error);
         }
         let pass = &mut self.pass;
-        self.inbox_more = self.shared.inbox.drain(batch, |e| pass.push(e)) == inbox::Drained::More;
+        self.inbox_more = self
+            .shared
+            .inbox
+            .drain(&mut self.taken, batch, |e| pass.push(e))
+            == inbox::Drained::More;
         self.pass.append(&mut self.core.deferred);
         self.dispatch_pass();
         Ok(())
     }
 
-    fn dispatch_pass(&mut self) {
-        // Lower priority first; stable, so FIFO among equals.
-        self.pass.sort_by_key(NexusEvent::priority);
-        let mut budget = self.secondary_per_pass;
-        let events: Vec<NexusEvent> = self.pass.drain(..).collect();
-        for event in events {
-            self.dispatch_one(event);
-            while budget > 0 {
-                let Some(next) = self.core.secondary.pop_front() else {
-                    break;
-                };
-                budget -= 1;
-                self.dispatch_one(next);
+    /// Before parking, spins briefly (bounded: `Backoff`, as crossbeam's `recv` does) for
+    /// a push, a stop or a timer change, so that a producer that keeps up with the loop
+    /// finds it awake and pays no `eventfd` write, and the loop no `epoll_wait` that
+    /// blocks. `true`: something arrived.
+    fn spin_for_work(&self) -> bool {
+        let backoff = crate::sync::Backoff::new();
+        loop {
+            if self.shared.inbox.has_pending()
+                || self.stop_requested()
+                || self.shared.timers_dirty.load(Ordering::Relaxed) != 0
+            {
+                return true;
             }
-        }
-        while budget > 0 {
-            let Some(next) = self.core.secondary.pop_front() else {
-                break;
-            };
-            budget -= 1;
-            self.dispatch_one(next);
+            if backoff.is_completed() {
+                return false;
+            }
+            backoff.snooze();
         }
     }
 
-    fn dispatch_one(&mut self, event: NexusEvent) {
-        self.stats.dispatched += 1;
-        let id = event.id();
-        let event_type = event.event_type().clone();
-        let router = &mut self.router;
-        let core = &mut self.core;
-        let routed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            router.route(event, &mut Context { core })
-        }));
-        match routed {
-            Ok(Route::Consumed) => {}
-            Ok(Route::Unhandled(event)) => {
-                self.stats.unhandled += 1;
-                self.shared
-                    .dead_letter(DeadLetterReason::UnhandledInNexus, &event);
-                self.core.errors.push(NexusError::Unhandled(event));
-            }
-            Err(panic) => self.core.errors.push(NexusError::HandlerPanicked {
-                id,
-                event_type,
-                message: crate::hooks::panic_message(&*panic),
-            }),
+    /// Dispatches the pass (sorted by priority) and the secondary events its handlers
+    /// queue: after each event, the secondary events queued so far, FIFO, within the pass's
+    /// budget. One `catch_unwind` covers the whole run; after a panic the run resumes with
+    /// the next event.
+    fn dispatch_pass(&mut self) {
+        // Lower priority first; stable, so FIFO among equals.
+        if !self.pass.is_sorted_by_key(NexusEvent::priority) {
+            self.pass.sort_by_key(NexusEvent::priority);
         }
-        if !self.core.errors.is_empty() {
-            let errors = std::mem::take(&mut self.core.errors);
-            for error in errors {
+        // Taken and given back, so the pass's buffer keeps its capacity.
+        let mut events = std::mem::take(&mut self.pass);
+        let mut run = Run {
+            primary: events.drain(..),
+            budget: self.secondary_per_pass,
+            after_primary: false,
+            current: None,
+        };
+        loop {
+            let Nexus {
+                router,
+                core,
+                stats,
+                error_hook,
+                name,
+                ..
+            } = self;
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                run.dispatch(router, core, stats, error_hook.as_ref(), name);
+            }));
+            let Err(panic) = outcome else {
+                break;
+            };
+            let message = crate::hooks::panic_message(&*panic);
+            drop(panic);
+            if let Some((id, event_type)) = run.current.take() {
+                self.core.errors.push(NexusError::HandlerPanicked {
+                    id,
+                    event_type,
+                    message,
+                });
+            }
+            for error in std::mem::take(&mut self.core.errors) {
                 self.report(error);
             }
         }
+        drop(run);
+        // Handlers never add to the pass (they queue secondary or deferred events).
+        debug_assert!(self.pass.is_empty());
+        self.pass = events;
     }
 
     fn poll_once(&mut self, timeout: Option<Duration>) -> io::Result<()> {
@@ -1125,6 +1187,90 @@ impl Nexus {
                 crate::sync::yield_now();
             } else {
                 backoff.snooze();
+            }
+        }
+    }
+}
+
+/// Sends `error` to the hook (a panicking hook is caught and reported on stderr), or to
+/// stderr when there is none.
+fn report_to(hook: Option<&ErrorHook>, name: &str, error: NexusError) {
+    match hook {
+        Some(hook) => {
+            let hook = hook.clone();
+            if let Err(panic) =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || hook(error)))
+            {
+                eprintln!(
+                    "ventus nexus [{name}]: the error hook panicked: {}",
+                    crate::hooks::panic_message(&*panic)
+                );
+            }
+        }
+        None => eprintln!("ventus nexus [{name}]: {error}"),
+    }
+}
+
+/// The dispatch of one pass, resumable after a panic.
+struct Run<'a> {
+    primary: std::vec::Drain<'a, NexusEvent>,
+    budget: usize,
+    /// Whether a primary event was dispatched: secondary events left from an earlier pass
+    /// wait for the first one, as the ones queued by a handler wait for its event.
+    after_primary: bool,
+    /// The event being routed (its id and type), for the report if its handler panics.
+    current: Option<(u64, EventType)>,
+}
+
+impl Run<'_> {
+    fn next_secondary(&mut self, core: &mut Core) -> Option<NexusEvent> {
+        if self.budget == 0 {
+            return None;
+        }
+        let next = core.secondary.pop_front()?;
+        self.budget -= 1;
+        Some(next)
+    }
+
+    fn dispatch(
+        &mut self,
+        router: &mut Router,
+        core: &mut Core,
+        stats: &mut NexusStats,
+        hook: Option<&ErrorHook>,
+        name: &str,
+    ) {
+        loop {
+            let secondary = if self.after_primary {
+                self.next_secondary(core)
+            } else {
+                None
+            };
+            let event = match secondary {
+                Some(event) => event,
+                None => match self.primary.next() {
+                    Some(event) => {
+                        self.after_primary = true;
+                        event
+                    }
+                    None => match self.next_secondary(core) {
+                        Some(event) => event,
+                        None => return,
+                    },
+                },
+            };
+            stats.dispatched += 1;
+            self.current = Some((event.id(), event.event_type().clone()));
+            if let Route::Unhandled(event) = router.route(event, &mut Context { core }) {
+                stats.unhandled += 1;
+                core.shared
+                    .dead_letter(DeadLetterReason::UnhandledInNexus, &event);
+                core.errors.push(NexusError::Unhandled(event));
+            }
+            if !core.errors.is_empty() {
+                for error in std::mem::take(&mut core.errors) {
+                    report_to(hook, name, error);
+                }
             }
         }
     }

@@ -4,6 +4,7 @@ use std::fmt;
 
 use super::Shared;
 use super::event::{EventType, NexusEvent};
+use crate::sync::statics::{AtomicU64, OnceLock, Ordering};
 use crate::sync::{Arc, Mutex, SnapshotCell};
 
 /// Why a push was refused. Every variant gives the event back.
@@ -85,8 +86,16 @@ impl<T> std::error::Error for PushError<T> {}
 /// ```
 #[derive(Clone)]
 pub struct Producer {
-    targets: Arc<SnapshotCell<Vec<Arc<Shared>>>>,
-    writer: Arc<Mutex<()>>,
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    /// How many nexuses it feeds; `first` is set before this leaves 0.
+    count: AtomicU64,
+    /// The first nexus, read by `push` without touching the snapshot.
+    first: OnceLock<Arc<Shared>>,
+    targets: SnapshotCell<Vec<Arc<Shared>>>,
+    writer: Mutex<()>,
 }
 
 impl Default for Producer {
@@ -99,32 +108,41 @@ impl Producer {
     /// A producer that feeds no nexus yet.
     pub fn new() -> Self {
         Self {
-            targets: Arc::new(SnapshotCell::new(Arc::new(Vec::new()))),
-            writer: Arc::new(Mutex::new(())),
+            inner: Arc::new(Inner {
+                count: AtomicU64::new(0),
+                first: OnceLock::new(),
+                targets: SnapshotCell::new(Arc::new(Vec::new())),
+                writer: Mutex::new(()),
+            }),
         }
     }
 
     pub(crate) fn register(&self, shared: Arc<Shared>) {
-        let writer = self.writer.lock();
+        let inner = &*self.inner;
+        let writer = inner.writer.lock();
         let current = self.snapshot();
         if current.iter().any(|t| Arc::ptr_eq(t, &shared)) {
             return;
         }
         let mut next: Vec<Arc<Shared>> = current.to_vec();
-        next.push(shared);
-        let old = self.targets.swap(Arc::new(next));
+        next.push(shared.clone());
+        let count = next.len() as u64;
+        let old = inner.targets.swap(Arc::new(next));
+        let _ = inner.first.set(shared);
+        // Release: a `push` that reads this count sees `first` set (its Acquire load).
+        inner.count.store(count, Ordering::Release);
         drop(writer);
         drop(old);
     }
 
     fn snapshot(&self) -> Arc<Vec<Arc<Shared>>> {
-        let guard = self.targets.load();
+        let guard = self.inner.targets.load();
         Arc::clone(&guard)
     }
 
     /// How many nexuses it feeds.
     pub fn nexus_count(&self) -> usize {
-        self.targets.load().len()
+        usize::try_from(self.inner.count.load(Ordering::Relaxed)).unwrap_or(usize::MAX)
     }
 
     /// Pushes `event` into the one nexus this producer feeds.
@@ -132,11 +150,16 @@ impl Producer {
     /// # Errors
     ///
     /// [`PushError`], with the event: no nexus, several, stopped, or full.
+    #[inline]
     pub fn push(&self, event: NexusEvent) -> Result<(), PushError> {
-        let targets = self.targets.load();
-        match targets.as_slice() {
-            [] => Err(PushError::NoNexus(event)),
-            [one] => one.push(event),
+        // Acquire: pairs with `register`'s Release store, so `first` is set when the count
+        // says 1. No snapshot is loaded on this path.
+        match self.inner.count.load(Ordering::Acquire) {
+            0 => Err(PushError::NoNexus(event)),
+            1 => match self.inner.first.get() {
+                Some(one) => one.push(event),
+                None => unreachable!("set before the count leaves 0"),
+            },
             _ => Err(PushError::SeveralNexuses(event)),
         }
     }

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::ops::RangeInclusive;
 
 use super::event::{EventType, NexusEvent};
@@ -206,11 +207,64 @@ pub(crate) enum Route {
     Unhandled(NexusEvent),
 }
 
+/// A cheap hasher for the routing table (a multiply-rotate over the words of the type;
+/// the keys are registered by the program and few, so flooding is no concern, and SipHash
+/// cost more than the rest of a dispatch).
+#[derive(Default, Clone, Copy)]
+pub(crate) struct TypeHasher(u64);
+
+impl TypeHasher {
+    #[inline]
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+impl Hasher for TypeHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            self.add(u64::from_le_bytes(word));
+        }
+        for &byte in chunks.remainder() {
+            self.add(u64::from(byte));
+        }
+    }
+
+    #[inline]
+    fn write_u64(&mut self, n: u64) {
+        self.add(n);
+    }
+
+    #[inline]
+    fn write_i64(&mut self, n: i64) {
+        self.add(n as u64);
+    }
+
+    #[inline]
+    fn write_isize(&mut self, n: isize) {
+        self.add(n as u64);
+    }
+
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type TypeMap<V> = HashMap<EventType, V, BuildHasherDefault<TypeHasher>>;
+
 /// The routing table of one nexus (owned by the loop thread: no locks).
 #[derive(Default)]
 pub(crate) struct Router {
     filters: Vec<Box<dyn Filter>>,
-    handlers: HashMap<EventType, Box<dyn Handler>>,
+    handlers: Vec<Box<dyn Handler>>,
+    index: TypeMap<usize>,
+    /// The last type found in `index` and its handler: a run of events of one type costs
+    /// one comparison each, not a hash lookup.
+    last: Option<(EventType, usize)>,
     ranges: Vec<(RangeInclusive<i64>, Box<dyn Handler>)>,
     default: Option<Box<dyn Handler>>,
 }
@@ -228,10 +282,11 @@ impl Router {
         if event_type.validate().is_err() {
             return Err(RegisterError::InvalidType);
         }
-        if self.handlers.contains_key(&event_type) {
+        if self.index.contains_key(&event_type) {
             return Err(RegisterError::Duplicate(event_type));
         }
-        self.handlers.insert(event_type, handler);
+        self.index.insert(event_type, self.handlers.len());
+        self.handlers.push(handler);
         Ok(())
     }
 
@@ -267,7 +322,17 @@ impl Router {
                 return Route::Consumed;
             }
         }
-        if let Some(handler) = self.handlers.get_mut(event.event_type()) {
+        let found = match &self.last {
+            Some((last, slot)) if last == event.event_type() => Some(*slot),
+            _ => {
+                let found = self.index.get(event.event_type()).copied();
+                if let Some(slot) = found {
+                    self.last = Some((event.event_type().clone(), slot));
+                }
+                found
+            }
+        };
+        if let Some(handler) = found.and_then(|slot| self.handlers.get_mut(slot)) {
             handler.handle(event, cx);
             return Route::Consumed;
         }

@@ -241,6 +241,34 @@ pub struct Timer {
     priority: i32,
     missed: MissedTicks,
     paused: bool,
+    maker: Option<EventMaker>,
+}
+
+/// The function that makes a timer's events (async_nexus's overridable `create_event`):
+/// `(value, factory, the timer's type, its priority)`.
+type MakeEvent = dyn FnMut(u64, &EventFactory, &EventType, i32) -> Option<NexusEvent> + Send;
+
+/// A timer's event function, shared by the timer's clones (called by the loop only).
+#[derive(Clone)]
+struct EventMaker(Arc<Mutex<Box<MakeEvent>>>);
+
+impl fmt::Debug for EventMaker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("EventMaker(..)")
+    }
+}
+
+impl EventMaker {
+    fn make(
+        &self,
+        value: u64,
+        factory: &EventFactory,
+        event_type: &EventType,
+        priority: i32,
+    ) -> Option<NexusEvent> {
+        let mut make = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        make(value, factory, event_type, priority)
+    }
 }
 
 impl Timer {
@@ -272,6 +300,7 @@ impl Timer {
             priority: 0,
             missed: MissedTicks::Burst,
             paused: false,
+            maker: None,
         })
     }
 
@@ -307,6 +336,73 @@ impl Timer {
     #[must_use]
     pub fn priority(mut self, priority: i32) -> Self {
         self.priority = priority;
+        self
+    }
+
+    /// Overrides how each tick's event is made (async_nexus's overridable
+    /// `create_event(value)`, which may return `None`): `make` gets the tick's value (the
+    /// payload the table in [`TimerKind`] gives) and the nexus's factory, and returns the
+    /// event to emit, or `None` to skip this tick. A skipped tick still counts: a count-down
+    /// timer of 3 whose function skips the value 1 emits 2, then 0, then finishes. The
+    /// event is emitted as returned (its id, type and priority are the function's choice).
+    /// Clones of the timer share the function. A panic in it is caught and reported
+    /// ([`NexusError::TimerPanicked`](crate::NexusError::TimerPanicked)); that tick is
+    /// skipped.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ventus::{Timer, TimerKind};
+    ///
+    /// // Every other tick, a String payload of type "even".
+    /// let timer = Timer::new(Duration::from_millis(5), TimerKind::CountUp, 6, 1)
+    ///     .unwrap()
+    ///     .with_event(|value, factory| {
+    ///         (value % 2 == 0).then(|| factory.create_event(format!("tick {value}"), "even").unwrap())
+    ///     });
+    /// # drop(timer);
+    /// ```
+    #[must_use]
+    pub fn with_event(
+        mut self,
+        mut make: impl FnMut(u64, &EventFactory) -> Option<NexusEvent> + Send + 'static,
+    ) -> Self {
+        let make: Box<MakeEvent> = Box::new(move |value, factory, _, _| make(value, factory));
+        self.maker = Some(EventMaker(Arc::new(Mutex::new(make))));
+        self
+    }
+
+    /// Like [`with_event`](Self::with_event), for the payload only: `payload` maps the
+    /// tick's value to the payload, or to `None` to skip the tick; the event has the
+    /// timer's type and priority and the nexus's next id (taken only for the ticks that
+    /// emit).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ventus::Timer;
+    ///
+    /// // An ongoing timer that emits "ping" on every third tick only.
+    /// let timer = Timer::ongoing(Duration::from_secs(1), "ping")
+    ///     .unwrap()
+    ///     .with_payload(|value| (value % 3 == 0).then_some("ping"));
+    /// # drop(timer);
+    /// ```
+    #[must_use]
+    pub fn with_payload<P: Send + 'static>(
+        mut self,
+        mut payload: impl FnMut(u64) -> Option<P> + Send + 'static,
+    ) -> Self {
+        let make: Box<MakeEvent> = Box::new(move |value, factory, event_type, priority| {
+            let payload = payload(value)?;
+            Some(
+                NexusEvent::new(factory.next_id(), event_type.clone(), payload)
+                    .with_priority(priority),
+            )
+        });
+        self.maker = Some(EventMaker(Arc::new(Mutex::new(make))));
         self
     }
 
@@ -501,6 +597,7 @@ impl Timers {
         max: usize,
         factory: &EventFactory,
         out: &mut Vec<NexusEvent>,
+        errors: &mut Vec<super::NexusError>,
     ) {
         let mut fired = 0;
         while fired < max {
@@ -519,10 +616,28 @@ impl Timers {
             }
             let tick = armed.tick;
             let value = armed.timer.value(tick);
-            out.push(
-                NexusEvent::new(factory.next_id(), armed.timer.event_type.clone(), value)
-                    .with_priority(armed.timer.priority),
-            );
+            let timer = &armed.timer;
+            match &timer.maker {
+                None => out.push(
+                    NexusEvent::new(factory.next_id(), timer.event_type.clone(), value)
+                        .with_priority(timer.priority),
+                ),
+                Some(maker) => {
+                    let made = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        maker.make(value, factory, &timer.event_type, timer.priority)
+                    }));
+                    match made {
+                        Ok(Some(event)) => out.push(event),
+                        // The function skipped this tick.
+                        Ok(None) => {}
+                        Err(panic) => errors.push(super::NexusError::TimerPanicked {
+                            event_type: timer.event_type.clone(),
+                            value,
+                            message: crate::hooks::panic_message(&*panic),
+                        }),
+                    }
+                }
+            }
             fired += 1;
             let next = match armed.timer.missed {
                 MissedTicks::Burst => tick.saturating_add(1),
