@@ -42,11 +42,30 @@ impl Emitter {
         let Some(subs) = snapshot.typed(std::any::TypeId::of::<T>()) else {
             return Err(event);
         };
-        fn core<T: Send + Sync + 'static>(sub: &Subscription) -> Option<&MailboxCore<TypedMsg<T>>> {
+        // A dedicated subscription qualifies when its thread belongs to this runtime (the
+        // gate entered above is then its gate too).
+        fn core<'s, T: Send + Sync + 'static>(
+            sub: &'s Subscription,
+            shared: &Arc<crate::actor::Shared>,
+        ) -> Option<&'s MailboxCore<TypedMsg<T>>> {
+            if let Some(home) = &sub.common().home {
+                if !Arc::ptr_eq(&home.runtime, shared) {
+                    return None;
+                }
+            }
+            typed_core::<T>(sub)
+        }
+        let schedule = |sub: &Subscription| match &sub.common().home {
+            Some(home) => home.schedule(&sub.inner),
+            None => shared.schedule(sub.inner.clone()),
+        };
+        fn typed_core<T: Send + Sync + 'static>(
+            sub: &Subscription,
+        ) -> Option<&MailboxCore<TypedMsg<T>>> {
             let common = sub.common();
             // No `is_live` check: the snapshot holds live subscriptions, and one unsubscribed
             // since is handled by its runner (the event is discarded, as on the general path).
-            if common.once || common.home.is_some() || common.cpu.is_some() {
+            if common.once || common.cpu.is_some() {
                 return None;
             }
             sub.inner
@@ -56,13 +75,13 @@ impl Emitter {
         }
         match &subs[..] {
             [sub] => {
-                let Some(core) = core::<T>(sub) else {
+                let Some(core) = core::<T>(sub, shared) else {
                     return Err(event);
                 };
                 match core.push_fast(sub.common(), Payload::Owned(event), true) {
                     Ok(owner) => {
                         if owner {
-                            shared.schedule(sub.inner.clone());
+                            schedule(sub);
                         }
                         Ok(Ok(Delivery {
                             delivered: 1,
@@ -77,7 +96,7 @@ impl Emitter {
                 // Every one eligible, with room (a soft bound, as documented for
                 // concurrent producers), before anything is pushed.
                 for sub in subs {
-                    match core::<T>(sub) {
+                    match core::<T>(sub, shared) {
                         Some(_) if sub.common().has_room() => {}
                         _ => return Err(event),
                     }
@@ -85,13 +104,15 @@ impl Emitter {
                 let last = subs.len() - 1;
                 if subs
                     .iter()
-                    .all(|sub| core::<T>(sub).is_some_and(|c| c.cloner().is_some()))
+                    .all(|sub| core::<T>(sub, shared).is_some_and(|c| c.cloner().is_some()))
                 {
                     // Every one takes events by value: clones for all but the last, which
                     // gets the original.
                     let mut event = Some(event);
                     for (index, sub) in subs.iter().enumerate() {
-                        let Some(core) = core::<T>(sub) else { continue };
+                        let Some(core) = core::<T>(sub, shared) else {
+                            continue;
+                        };
                         let value = match (index == last, &event, core.cloner()) {
                             (true, _, _) => event.take(),
                             (false, Some(original), Some(clone)) => Some(clone(original)),
@@ -100,13 +121,15 @@ impl Emitter {
                         let Some(value) = value else { break };
                         if let Ok(true) = core.push_fast(sub.common(), Payload::Owned(value), false)
                         {
-                            shared.schedule(sub.inner.clone());
+                            schedule(sub);
                         }
                     }
                 } else {
                     let mut shared_event = Some(Arc::new(event));
                     for (index, sub) in subs.iter().enumerate() {
-                        let Some(core) = core::<T>(sub) else { continue };
+                        let Some(core) = core::<T>(sub, shared) else {
+                            continue;
+                        };
                         let payload = match (&shared_event, core.cloner()) {
                             // By value, cloned out of the shared event.
                             (Some(arc), Some(clone)) if index != last => Payload::Owned(clone(arc)),
@@ -118,7 +141,7 @@ impl Emitter {
                             (None, _) => break,
                         };
                         if let Ok(true) = core.push_fast(sub.common(), payload, false) {
-                            shared.schedule(sub.inner.clone());
+                            schedule(sub);
                         }
                     }
                 }
