@@ -1177,8 +1177,10 @@ impl<M: Message> Core for MailboxCore<M> {
             if since.elapsed() >= linger || abandon.load(Ordering::Relaxed) {
                 break;
             }
-            // Read the clock every few spins only.
-            for _ in 0..16 {
+            // Read the clock, and `pending`, every 64 spins only: each load of `pending`
+            // pulls its line away from the emitters, whose next `fetch_add` must pull it
+            // back (measured: 16 spins between loads cost the emitter about 30% more).
+            for _ in 0..64 {
                 std::hint::spin_loop();
             }
         }
