@@ -160,6 +160,18 @@ struct PoolStats {
 }
 
 impl Shared {
+    /// Lets an emit in: `Ok(Some(entered))` through the gate (left when dropped), `Ok(None)`
+    /// for the runtime's own threads once the gate is closed (their emits are part of the
+    /// drain), `Err(())` for an external emit after shutdown.
+    #[inline]
+    pub(crate) fn admit(&self) -> Result<Option<gate::Entered<'_>>, ()> {
+        match self.gate.enter() {
+            Some(entered) => Ok(Some(entered)),
+            None if current_runtime() == self.id => Ok(None),
+            None => Err(()),
+        }
+    }
+
     /// Schedules a subscription whose pending counter this thread moved from 0.
     pub(crate) fn schedule(&self, sub: SubArc) {
         if self.is_stopping() {

@@ -12,7 +12,7 @@ use std::any::{Any, TypeId};
 use std::fmt;
 
 use super::{Delivery, Emission, Merge};
-use crate::actor::{self, Runtime, current_runtime};
+use crate::actor::{self, Runtime};
 use crate::carrier::{Carrier, EmitKey, Slot, current_chain};
 use crate::error::DispatchError;
 use crate::event::TypeKey;
@@ -184,10 +184,8 @@ impl Batch<'_> {
     /// stays in the batch).
     pub fn deliver_to(&mut self, runtime: &Runtime) -> Result<Delivery, DispatchError> {
         let shared = runtime.shared();
-        let _entered = match shared.gate.enter() {
-            Some(entered) => Some(entered),
-            None if current_runtime() == shared.id => None,
-            None => return Err(DispatchError::Shutdown),
+        let Ok(_entered) = shared.admit() else {
+            return Err(DispatchError::Shutdown);
         };
         if let Some(delivery) = self.fast(shared) {
             return Ok(delivery);

@@ -10,7 +10,6 @@
 //! before: the fast path is an optimisation, never a different semantics.
 
 use super::{Delivery, Emitter};
-use crate::actor::current_runtime;
 use crate::carrier::has_chain;
 use crate::error::EmitError;
 use crate::event::{Payload, TypedMsg};
@@ -30,10 +29,8 @@ impl Emitter {
         if self.linker.inner.hooks.debug_enabled(self.debug) || has_chain() {
             return Err(event);
         }
-        let _entered = match shared.gate.enter() {
-            Some(entered) => Some(entered),
-            None if current_runtime() == shared.id => None,
-            None => return Ok(Err(EmitError::Shutdown(event))),
+        let Ok(_entered) = shared.admit() else {
+            return Ok(Err(EmitError::Shutdown(event)));
         };
         let snapshot = self.linker.inner.snapshot.load();
         if !snapshot.any().is_empty() {

@@ -331,10 +331,8 @@ impl<'a> Emission<'a> {
     /// [`DispatchError::Full`] when every matching subscription refused the event.
     pub fn deliver_to(&mut self, runtime: &Runtime) -> Result<Delivery, DispatchError> {
         let shared = runtime.shared();
-        let _entered = match shared.gate.enter() {
-            Some(entered) => Some(entered),
-            None if current_runtime() == shared.id => None,
-            None => return Err(DispatchError::Shutdown),
+        let Ok(_entered) = shared.admit() else {
+            return Err(DispatchError::Shutdown);
         };
         self.deliver(Some(shared))
     }
@@ -399,47 +397,18 @@ impl<'a> Emission<'a> {
             let core = &sub.inner.core;
             let result = match (&common.home, pool) {
                 (None, _) if common.cpu.is_some() => {
-                    let runtime = common.cpu.as_ref().expect("checked");
                     // Like a dedicated thread: the rayon pool's runtime guards the delivery.
-                    let entered = runtime.gate.enter();
-                    if entered.is_none() && current_runtime() != runtime.id {
-                        Err(Refusal::Shutdown)
-                    } else {
-                        self.carrier.wait_for_it = pool.is_none() && !ctx.no_wait;
-                        let result =
-                            core.enqueue(common, &mut self.carrier, last, ctx)
-                                .map(|owner| {
-                                    if owner {
-                                        runtime.schedule_cpu(sub.inner.clone());
-                                    }
-                                });
-                        self.carrier.wait_for_it = false;
-                        drop(entered);
-                        result
-                    }
+                    let runtime = common.cpu.as_ref().expect("checked");
+                    self.deliver_home(runtime, sub, last, ctx, pool.is_none(), || {
+                        runtime.schedule_cpu(sub.inner.clone());
+                    })
                 }
                 (Some(home), _) => {
                     // The dedicated thread's own runtime guards this delivery, whatever the
                     // strategy: once it is shut down, the event is refused, not queued.
-                    let runtime = &home.runtime;
-                    let entered = runtime.gate.enter();
-                    if entered.is_none() && current_runtime() != runtime.id {
-                        Err(Refusal::Shutdown)
-                    } else {
-                        // An inline emit from outside any handler returns after every
-                        // handler ran, dedicated ones included: it waits for this invocation.
-                        self.carrier.wait_for_it = pool.is_none() && !ctx.no_wait;
-                        let result =
-                            core.enqueue(common, &mut self.carrier, last, ctx)
-                                .map(|owner| {
-                                    if owner {
-                                        home.schedule(&sub.inner);
-                                    }
-                                });
-                        self.carrier.wait_for_it = false;
-                        drop(entered);
-                        result
-                    }
+                    self.deliver_home(&home.runtime, sub, last, ctx, pool.is_none(), || {
+                        home.schedule(&sub.inner);
+                    })
                 }
                 (None, None) => core.deliver(common, &mut self.carrier, last, ctx),
                 (None, Some(pool)) => {
@@ -512,6 +481,37 @@ impl<'a> Emission<'a> {
         }
         .filter(|sub| target.is_none_or(|id| sub.id() == id) && sub.common().is_live())
         .count()
+    }
+
+    /// Queues the event for a subscription that runs on `runtime`'s threads (dedicated or
+    /// `CpuBound`) through that runtime's gate, and calls `schedule` if this emit moved
+    /// its pending counter from 0. An inline emit from outside any handler returns after
+    /// every handler ran, these included: it waits for this invocation.
+    fn deliver_home(
+        &mut self,
+        runtime: &Arc<actor::Shared>,
+        sub: &Subscription,
+        last: bool,
+        ctx: DeliverCtx,
+        inline: bool,
+        schedule: impl FnOnce(),
+    ) -> Result<(), Refusal> {
+        let Ok(entered) = runtime.admit() else {
+            return Err(Refusal::Shutdown);
+        };
+        self.carrier.wait_for_it = inline && !ctx.no_wait;
+        let result = sub
+            .inner
+            .core
+            .enqueue(sub.common(), &mut self.carrier, last, ctx)
+            .map(|owner| {
+                if owner {
+                    schedule();
+                }
+            });
+        self.carrier.wait_for_it = false;
+        drop(entered);
+        result
     }
 
     /// Takes the event out of the emission, to be delivered later with

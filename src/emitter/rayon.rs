@@ -6,7 +6,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use rayon::prelude::*;
 
 use super::{Batch, Delivery, Emission, Strategy};
-use crate::actor::{Runtime, current_runtime, on_pool_worker};
+use crate::actor::{Runtime, on_pool_worker};
 use crate::carrier::{ChainScope, Completion, current_chain};
 use crate::error::DispatchError;
 use crate::hooks::{DeadLetter, DeadLetterReason, DeadPayload};
@@ -64,10 +64,8 @@ impl Rayon {
 impl Strategy for Rayon {
     fn dispatch(&self, emission: &mut Emission<'_>) -> Result<Delivery, DispatchError> {
         let shared = self.runtime.shared();
-        let _entered = match shared.gate.enter() {
-            Some(entered) => Some(entered),
-            None if current_runtime() == shared.id => None,
-            None => return Err(DispatchError::Shutdown),
+        let Ok(_entered) = shared.admit() else {
+            return Err(DispatchError::Shutdown);
         };
         let matching = emission.live_matches();
         if matching == 0 {
@@ -122,10 +120,8 @@ impl Strategy for Rayon {
 
     fn dispatch_batch(&self, batch: &mut Batch<'_>) -> Result<Delivery, DispatchError> {
         let shared = self.runtime.shared();
-        let _entered = match shared.gate.enter() {
-            Some(entered) => Some(entered),
-            None if current_runtime() == shared.id => None,
-            None => return Err(DispatchError::Shutdown),
+        let Ok(_entered) = shared.admit() else {
+            return Err(DispatchError::Shutdown);
         };
         // A pool worker must never block in `install` (nor should a thread of this very
         // pool wait on it): there, the batch is delivered on this thread.
