@@ -9,7 +9,6 @@
 //! Every run checks counts and sums (nothing lost) and fails when a check fails.
 
 mod flow;
-mod hgrm;
 mod latency;
 mod memory;
 mod nexus;
@@ -529,7 +528,10 @@ pub(crate) fn run(args: &BenchArgs, preset: Preset, child_prefix: &[&str]) -> Re
             for (side, name) in [(&row.ours, "ventus"), (&row.base, row.baseline)] {
                 if let Some(h) = &side.histogram {
                     let path = dir.join(format!("{}-{name}.hgrm", row.stem()));
-                    std::fs::write(&path, hgrm::percentile_distribution(h, 1000.0))?;
+                    // The library's writer (`ventus::write_hgrm`), values in microseconds.
+                    let mut file = std::io::BufWriter::new(std::fs::File::create(&path)?);
+                    ventus::write_hgrm(h, 1000.0, &mut file)?;
+                    file.flush()?;
                     written += 1;
                 }
             }
