@@ -52,8 +52,8 @@ pub use nexus::{
     DEFAULT_NEXUS_CAPACITY, Datagram, Discarder, EventFactory, EventType, EventTypeError, Fanout,
     Filter, Forwarder, Handler, IdChoice, JoinError, ManualClock, MissedTicks, Nexus, NexusBuilder,
     NexusError, NexusEvent, NexusHandle, NexusState, NexusStats, Overflow, Producer, PushError,
-    RegisterError, RunError, SocketConverter, SourceId, StartError, Stopper, SystemClock, Timer,
-    TimerError, TimerHandle, TimerKind,
+    RegisterError, Registrar, RunError, SocketConverter, SourceId, StartError, Stopper,
+    SystemClock, Timer, TimerError, TimerHandle, TimerKind,
 };
 #[cfg(loom)]
 #[doc(hidden)]

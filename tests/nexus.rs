@@ -509,7 +509,37 @@ fn producers_from_threads_deliver_everything_exactly_once() {
     assert_eq!(count.load(Ordering::Relaxed), 4 * PER);
     assert_eq!(sum.load(Ordering::Relaxed), 4 * PER * (PER + 1) / 2);
     assert_eq!(nexus.state(), NexusState::Stopped);
-    assert!(nexus.stats().parks >= 1);
+}
+
+#[test]
+fn a_push_racing_the_loop_going_to_sleep_always_wakes_it() {
+    // `turn(None)` blocks until something happens: whether the push lands before the
+    // loop's spin, during it, or after the loop parked, the turn must return with it.
+    let mut nexus = Nexus::new().unwrap();
+    let got = Arc::new(AtomicU64::new(0));
+    let g = got.clone();
+    nexus
+        .on(1, move |_, _| {
+            g.fetch_add(1, Ordering::Relaxed);
+        })
+        .unwrap();
+    let producer = nexus.producer();
+    nexus.turn(ZERO).unwrap();
+    for round in 1..=300u64 {
+        let producer = producer.clone();
+        let pusher = thread::spawn(move || {
+            // Vary the moment of the push across rounds.
+            for _ in 0..(round % 7) * 50 {
+                std::hint::spin_loop();
+            }
+            producer.push(NexusEvent::new(round, 1, ())).unwrap();
+        });
+        while got.load(Ordering::Relaxed) < round {
+            nexus.turn(None).unwrap();
+        }
+        pusher.join().unwrap();
+    }
+    assert_eq!(got.load(Ordering::Relaxed), 300);
 }
 
 fn timer_log(nexus: &mut Nexus, ty: i64) -> Arc<Mutex<Vec<u64>>> {
@@ -1165,4 +1195,333 @@ fn the_async_nexus_demo_wiring_runs_to_completion() {
         "{:?}",
         errors.lock().unwrap()
     );
+}
+
+// ---- Timer event functions (async_nexus's overridable `create_event`, §2.3) ----
+
+#[test]
+fn a_timer_event_function_returning_none_skips_that_tick() {
+    let (mut nexus, clock, errors) = manual();
+    let down = timer_log(&mut nexus, 2);
+    let s = Duration::from_secs(1);
+    // Count-down from 5 (values 4, 3, 2, 1, 0): the function skips the odd ones.
+    let handle = nexus.add_timer(
+        Timer::new(s, TimerKind::CountDown, 5, 2)
+            .unwrap()
+            .with_payload(|value| (value % 2 == 0).then_some(value)),
+    );
+    // A one-shot whose only tick is skipped: it finishes without an event.
+    let skipped = timer_log(&mut nexus, 3);
+    let one = nexus.add_timer(
+        Timer::one_shot(s, 3)
+            .unwrap()
+            .with_event(|_, _| None::<NexusEvent>),
+    );
+    // The full form: the function chooses id, type and payload.
+    let made = log();
+    let m = made.clone();
+    nexus
+        .on("made", move |event, _| {
+            let text = event.payload_ref::<String>().unwrap().clone();
+            m.lock().unwrap().push(format!("{}:{text}", event.id()));
+        })
+        .unwrap();
+    nexus.add_timer(Timer::new(s, TimerKind::CountUp, 3, 9).unwrap().with_event(
+        |value, factory| {
+            (value != 2).then(|| {
+                factory
+                    .create_event_with(format!("v{value}"), "made", IdChoice::Explicit(100 + value))
+                    .unwrap()
+            })
+        },
+    ));
+    nexus.turn(ZERO).unwrap();
+    for _ in 0..6 {
+        tick(&mut nexus, &clock, s);
+    }
+    assert_eq!(*down.lock().unwrap(), [4, 2, 0], "odd values skipped");
+    assert!(handle.is_finished(), "skipped ticks still count");
+    assert!(skipped.lock().unwrap().is_empty());
+    assert!(one.is_finished());
+    assert_eq!(entries(&made), ["101:v1", "103:v3"]);
+    assert!(
+        errors.lock().unwrap().is_empty(),
+        "{:?}",
+        errors.lock().unwrap()
+    );
+}
+
+#[test]
+fn a_panicking_timer_event_function_is_reported_and_the_timer_goes_on() {
+    let (mut nexus, clock, errors) = manual();
+    let up = timer_log(&mut nexus, 1);
+    let s = Duration::from_secs(1);
+    nexus.add_timer(
+        Timer::new(s, TimerKind::CountUp, 3, 1)
+            .unwrap()
+            .with_payload(|value| {
+                assert!(value != 2, "no two");
+                Some(value)
+            }),
+    );
+    nexus.turn(ZERO).unwrap();
+    for _ in 0..3 {
+        tick(&mut nexus, &clock, s);
+    }
+    assert_eq!(*up.lock().unwrap(), [1, 3]);
+    let errors = errors.lock().unwrap();
+    assert!(
+        matches!(
+            errors.as_slice(),
+            [NexusError::TimerPanicked { value: 2, event_type: EventType::Int(1), message }]
+                if message.contains("no two")
+        ),
+        "{errors:?}"
+    );
+}
+
+// ---- Routes added while the nexus runs ----
+
+#[test]
+fn handlers_filters_default_and_fanout_can_be_added_while_running() {
+    let (builder, errors) = errors(Nexus::builder());
+    let nexus = builder.build().unwrap();
+    let producer = nexus.producer();
+    let seen = log();
+    let handle = nexus.start().unwrap();
+    let registrar = handle.registrar();
+    let push = |id: u64, ty: EventType| producer.push(NexusEvent::new(id, ty, id)).unwrap();
+
+    // A typed handler.
+    registrar.on(1, recorder(&seen, "one")).unwrap();
+    push(1, EventType::Int(1));
+    seen.wait_until("one", |e| e.contains(&"one:1".to_string()));
+    // A second handler for the type is refused, as on the Nexus.
+    assert_eq!(
+        registrar.on(1, recorder(&seen, "dup")),
+        Err(RegisterError::Duplicate(EventType::Int(1)))
+    );
+    // A handler for a Rust type.
+    registrar.on_typed::<u32>(recorder(&seen, "u32")).unwrap();
+    producer.push(NexusEvent::typed(2, 7u32)).unwrap();
+    seen.wait_until("u32", |e| e.contains(&"u32:2".to_string()));
+    // A fanout, registered after start.
+    let mut fanout = Fanout::<u64>::new();
+    fanout.register(recorder(&seen, "fa"));
+    fanout.register(recorder(&seen, "fb"));
+    registrar.add_handler(3, fanout).unwrap();
+    push(3, EventType::Int(3));
+    seen.wait_until("fanout", |e| e.contains(&"fb:3".to_string()));
+    // A default handler.
+    registrar.set_default(recorder(&seen, "default")).unwrap();
+    assert_eq!(
+        registrar.set_default(recorder(&seen, "default2")),
+        Err(RegisterError::DuplicateDefault)
+    );
+    push(4, EventType::Int(4));
+    seen.wait_until("default", |e| e.contains(&"default:4".to_string()));
+    // A filter, which now runs before every handler.
+    let s = seen.clone();
+    registrar
+        .add_filter(move |event, _| {
+            let consumed = event.id() == 5;
+            if consumed {
+                s.lock().unwrap().push("filtered:5".into());
+            }
+            consumed
+        })
+        .unwrap();
+    push(5, EventType::Int(1));
+    push(6, EventType::Int(1));
+    seen.wait_until("filter", |e| e.contains(&"one:6".to_string()));
+    // A range handler.
+    registrar
+        .add_range_handler(100..=199, recorder(&seen, "range"))
+        .unwrap();
+    push(150, EventType::Int(150));
+    seen.wait_until("range", |e| e.contains(&"range:150".to_string()));
+
+    assert!(handle.stop());
+    let nexus = handle.join().unwrap();
+    assert_eq!(nexus.state(), NexusState::Stopped);
+    assert_eq!(
+        entries(&seen),
+        [
+            "one:1",
+            "u32:2",
+            "fa:3",
+            "fb:3",
+            "default:4",
+            "filtered:5",
+            "one:6",
+            "range:150"
+        ]
+    );
+    // After the stop: refused, the handler is dropped.
+    assert_eq!(
+        registrar.on(9, recorder(&seen, "late")),
+        Err(RegisterError::Stopped)
+    );
+    assert!(
+        errors.lock().unwrap().is_empty(),
+        "{:?}",
+        errors.lock().unwrap()
+    );
+}
+
+#[test]
+fn a_registrar_refuses_what_would_hang() {
+    // Not started: the loop may never run, so nothing would apply the change.
+    let mut nexus = Nexus::new().unwrap();
+    let registrar = nexus.registrar();
+    assert_eq!(registrar.on(1, |_, _| {}), Err(RegisterError::NotStarted));
+    // On the thread that drives the loop (between turns): it would wait for itself.
+    nexus.turn(ZERO).unwrap();
+    assert_eq!(
+        registrar.on(1, |_, _| {}),
+        Err(RegisterError::WouldDeadlock)
+    );
+    // From another thread, while this one drives it with `turn`.
+    let (tx, rx) = mpsc::channel();
+    let remote = thread::spawn(move || tx.send(registrar.on(1, |_, _| {})).unwrap());
+    let answer = loop {
+        nexus.turn(Some(Duration::from_millis(10))).unwrap();
+        if let Ok(answer) = rx.try_recv() {
+            break answer;
+        }
+    };
+    remote.join().unwrap();
+    assert_eq!(answer, Ok(()));
+    assert_eq!(
+        nexus.on(1, |_, _| {}),
+        Err(RegisterError::Duplicate(EventType::Int(1))),
+        "applied to this nexus"
+    );
+}
+
+#[test]
+fn a_registrar_call_racing_the_stop_is_answered() {
+    let nexus = Nexus::new().unwrap();
+    let handle = nexus.start().unwrap();
+    let registrar = handle.registrar();
+    let racer = thread::spawn(move || {
+        let mut answers = Vec::new();
+        for ty in 0..200 {
+            let answer = registrar.on(ty, |_, _| {});
+            let stopped = answer == Err(RegisterError::Stopped);
+            answers.push(answer);
+            if stopped {
+                break;
+            }
+        }
+        answers
+    });
+    handle.stop();
+    handle.join().unwrap();
+    // Every call returned: applied before the stop, or refused with `Stopped` after it.
+    let answers = racer.join().unwrap();
+    assert!(
+        answers
+            .iter()
+            .all(|a| matches!(a, Ok(()) | Err(RegisterError::Stopped)))
+    );
+}
+
+#[test]
+fn handlers_can_add_routes_from_inside_the_loop() {
+    let (mut nexus, _clock, errors) = manual();
+    let seen = log();
+    let s = seen.clone();
+    nexus
+        .on(1, move |event, cx| {
+            // Applied after this event, before the next one.
+            cx.on(2, recorder(&s, "two"));
+            cx.on(2, recorder(&s, "dup"));
+            cx.add_filter(|event, _| event.id() == 99);
+            cx.set_default(recorder(&s, "default"));
+            s.lock().unwrap().push(format!("one:{}", event.id()));
+        })
+        .unwrap();
+    let producer = nexus.producer();
+    for (id, ty) in [(1, 1), (2, 2), (99, 2), (3, 7)] {
+        producer.push(NexusEvent::new(id, ty, ())).unwrap();
+    }
+    nexus.turn(ZERO).unwrap();
+    assert_eq!(entries(&seen), ["one:1", "two:2", "default:3"]);
+    let errors = errors.lock().unwrap();
+    assert!(
+        matches!(
+            errors.as_slice(),
+            [NexusError::Register(RegisterError::Duplicate(
+                EventType::Int(2)
+            ))]
+        ),
+        "{errors:?}"
+    );
+}
+
+// ---- Payloads: inline and boxed look the same ----
+
+#[test]
+fn payloads_of_every_kind_are_read_moved_and_named() {
+    #[derive(Debug, PartialEq)]
+    struct Big([u64; 8]);
+    let mut event = NexusEvent::new(1, 1, 5u64);
+    assert_eq!(event.payload_ref::<u64>(), Some(&5));
+    assert_eq!(event.payload_ref::<u32>(), None);
+    *event.payload_mut::<u64>().unwrap() += 1;
+    assert_eq!(event.payload_type_name(), "u64");
+    let event = event.into_payload::<i64>().unwrap_err();
+    assert_eq!(event.into_payload::<u64>().ok(), Some(6));
+
+    let event = NexusEvent::new(2, 1, String::from("s"));
+    assert!(event.is::<String>());
+    assert_eq!(event.into_payload::<String>().ok().as_deref(), Some("s"));
+
+    let mut event = NexusEvent::new(3, 1, Big([7; 8]));
+    assert!(event.is::<Big>());
+    assert!(!event.is::<Box<Big>>());
+    assert!(event.payload_type_name().ends_with("Big"));
+    event.payload_mut::<Big>().unwrap().0[0] = 1;
+    let back = event.map_payload(()).map_payload(Big([2; 8]));
+    assert_eq!(back.payload_ref::<Big>(), Some(&Big([2; 8])));
+    assert_eq!(back.into_payload::<Big>().ok(), Some(Big([2; 8])));
+
+    let unit = NexusEvent::new(4, 1, ());
+    assert_eq!(unit.payload_ref::<()>(), Some(&()));
+    assert_eq!(unit.into_payload::<()>().ok(), Some(()));
+    let text = NexusEvent::new(5, 1, "static");
+    assert_eq!(text.payload_ref::<&str>(), Some(&"static"));
+    let float = NexusEvent::new(6, 1, 1.5f64);
+    assert_eq!(float.into_payload::<f64>().ok(), Some(1.5));
+}
+
+#[test]
+fn a_full_inbox_refuses_then_accepts_once_the_loop_took_its_events() {
+    let mut nexus = Nexus::builder().capacity(4).build().unwrap();
+    let count = Arc::new(AtomicU64::new(0));
+    let c = count.clone();
+    nexus
+        .on(1, move |_, _| {
+            c.fetch_add(1, Ordering::Relaxed);
+        })
+        .unwrap();
+    let producer = nexus.producer();
+    for i in 0..4 {
+        producer.push(NexusEvent::new(i, 1, ())).unwrap();
+    }
+    assert!(matches!(
+        producer.push(NexusEvent::new(9, 1, ())),
+        Err(PushError::Full(e)) if e.id() == 9
+    ));
+    while count.load(Ordering::Relaxed) < 4 {
+        nexus.turn(ZERO).unwrap();
+    }
+    for i in 0..4 {
+        producer.push(NexusEvent::new(i, 1, ())).unwrap();
+    }
+    assert!(matches!(
+        producer.push(NexusEvent::new(9, 1, ())),
+        Err(PushError::Full(_))
+    ));
 }

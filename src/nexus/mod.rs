@@ -8,6 +8,7 @@ mod event;
 mod forward;
 mod inbox;
 mod producer;
+mod registrar;
 mod routing;
 mod source;
 mod timer;
@@ -18,6 +19,7 @@ pub use forward::{Forwarder, Overflow};
 #[cfg(loom)]
 pub use inbox::{Drained, Inbox, Taken};
 pub use producer::{Producer, PushError};
+pub use registrar::Registrar;
 pub use routing::{Discarder, Fanout, Filter, Handler, RegisterError};
 pub use source::{Accepted, Converter, Datagram, SocketConverter, SourceId};
 pub use timer::{
@@ -296,6 +298,7 @@ pub(crate) struct Shared {
     state: AtomicU8,
     stop_requested: crate::sync::statics::AtomicU8,
     timers_dirty: crate::sync::statics::AtomicU8,
+    commands: registrar::Commands,
     pub(crate) factory: EventFactory,
     hooks: Hooks,
 }
@@ -378,6 +381,7 @@ pub(crate) struct Core {
     secondary: VecDeque<NexusEvent>,
     deferred: Vec<NexusEvent>,
     errors: Vec<NexusError>,
+    changes: Vec<registrar::LocalChange>,
     timers: Timers,
     now: Instant,
     min_interval: Duration,
@@ -576,6 +580,7 @@ impl NexusBuilder {
             state: AtomicU8::new(READY),
             stop_requested: crate::sync::statics::AtomicU8::new(0),
             timers_dirty: crate::sync::statics::AtomicU8::new(0),
+            commands: registrar::Commands::new(),
             factory: EventFactory::new(),
             hooks: Hooks::new(
                 self.name.as_str().into(),
@@ -598,6 +603,7 @@ impl NexusBuilder {
                 secondary: VecDeque::new(),
                 deferred: Vec::new(),
                 errors: Vec::new(),
+                changes: Vec::new(),
                 timers: Timers::default(),
                 now,
                 min_interval: self.min_interval,
@@ -841,6 +847,12 @@ impl Nexus {
         handle
     }
 
+    /// A handle that adds routes (handlers, filters, the default) to this nexus from
+    /// other threads while it runs (see [`Registrar`]).
+    pub fn registrar(&self) -> Registrar {
+        Registrar::new(self.shared.clone())
+    }
+
     /// A handle that stops this nexus from any thread.
     pub fn stopper(&self) -> Stopper {
         Stopper {
@@ -914,6 +926,9 @@ impl Nexus {
             return Err(StartError::Stopped(Box::new(self)));
         }
         let stopper = self.stopper();
+        // Starting from now: a `Registrar` call made right after `start` returns waits for
+        // the loop instead of answering `NotStarted`.
+        let before = self.shared.state.swap(STARTING, Ordering::Relaxed);
         let slot: Arc<Mutex<Option<Nexus>>> = Arc::new(Mutex::new(None));
         let cell = Arc::new(Mutex::new(Some(self)));
         let (out, input) = (slot.clone(), cell.clone());
@@ -936,6 +951,7 @@ impl Nexus {
             }),
             Err(error) => {
                 let nexus = cell.lock().take().expect("the thread never ran");
+                nexus.shared.state.store(before, Ordering::Relaxed);
                 Err(StartError::Spawn(error, Box::new(nexus)))
             }
         }
@@ -946,6 +962,7 @@ impl Nexus {
     }
 
     fn begin(&mut self) -> Result<(), RunError> {
+        self.shared.commands.driven_here();
         match self.shared.state.load(Ordering::Relaxed) {
             STOPPED => Err(RunError::Stopped),
             LOOPING => Ok(()),
@@ -971,6 +988,8 @@ impl Nexus {
         if self.shared.state.swap(STOPPED, Ordering::SeqCst) == STOPPED {
             return;
         }
+        // Changes sent before the stop apply to the final drain; later ones are refused.
+        self.shared.commands.apply(&mut self.router);
         // Drain what is queued (bounded: a handler that queues forever is cut off).
         self.core.timers.clear();
         let mut rounds = 0;
@@ -993,6 +1012,7 @@ impl Nexus {
             self.shared
                 .dead_letter(DeadLetterReason::LeftAtShutdown, &event);
         }
+        self.shared.commands.close();
         let mut errors = Vec::new();
         self.sources.close(self.poll.registry(), &mut errors);
         for error in errors {
@@ -1032,6 +1052,7 @@ impl Nexus {
             self.poll_once(Some(Duration::ZERO))?;
         }
         self.core.now = self.clock.now();
+        self.shared.commands.apply(&mut self.router);
         if self.shared.timers_dirty.swap(0, Ordering::Relaxed) != 0 {
             self.core
                 .timers
@@ -1077,6 +1098,7 @@ impl Nexus {
         loop {
             if self.shared.inbox.has_pending()
                 || self.stop_requested()
+                || self.shared.commands.has_queued()
                 || self.shared.timers_dirty.load(Ordering::Relaxed) != 0
             {
                 return true;
@@ -1267,6 +1289,9 @@ impl Run<'_> {
                     .dead_letter(DeadLetterReason::UnhandledInNexus, &event);
                 core.errors.push(NexusError::Unhandled(event));
             }
+            if !core.changes.is_empty() {
+                registrar::apply_local(&mut core.changes, router, &mut core.errors);
+            }
             if !core.errors.is_empty() {
                 for error in std::mem::take(&mut core.errors) {
                     report_to(hook, name, error);
@@ -1323,6 +1348,12 @@ impl NexusHandle {
     /// A stopper for other threads.
     pub fn stopper(&self) -> Stopper {
         self.stopper.clone()
+    }
+
+    /// Adds routes (handlers, filters, the default) to the running nexus: each call
+    /// returns once the loop applied it (see [`Registrar`]).
+    pub fn registrar(&self) -> Registrar {
+        Registrar::new(self.stopper.shared.clone())
     }
 
     /// Waits for the loop to stop (it does not ask it to: call [`stop`](Self::stop)

@@ -56,6 +56,16 @@ pub enum RegisterError {
     BadRange(i64, i64),
     /// The type is invalid (an empty string).
     InvalidType,
+    /// The nexus stopped before the change was applied (a [`Registrar`](crate::Registrar)
+    /// call; the handler was dropped).
+    Stopped,
+    /// The nexus has not started: a [`Registrar`](crate::Registrar) would wait for a loop
+    /// that may never run; register on the [`Nexus`](crate::Nexus) itself.
+    NotStarted,
+    /// A [`Registrar`](crate::Registrar) was called on the thread that drives the loop
+    /// (from a handler, or between `turn`s): it would wait for itself. Use the
+    /// [`Context`] methods in a handler, the [`Nexus`](crate::Nexus) methods between turns.
+    WouldDeadlock,
 }
 
 impl fmt::Display for RegisterError {
@@ -67,6 +77,14 @@ impl fmt::Display for RegisterError {
                 write!(f, "range {start}..={end} is empty or overlaps another")
             }
             RegisterError::InvalidType => f.write_str("invalid event type (empty name)"),
+            RegisterError::Stopped => f.write_str("the nexus stopped before the change"),
+            RegisterError::NotStarted => {
+                f.write_str("the nexus has not started: register on the Nexus itself")
+            }
+            RegisterError::WouldDeadlock => f.write_str(
+                "called on the thread that drives the loop: use the Context (in a handler) \
+                 or the Nexus (between turns)",
+            ),
         }
     }
 }
