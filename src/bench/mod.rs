@@ -276,11 +276,11 @@ impl Sizes {
             paced_k: 1,
             rate: 100_000,
             registry: vec![1, 100_000],
-            registry_emits: 200_000,
-            subscribes: 2_000,
-            memory: 50_000,
-            nexus: 500_000,
-            timers: 100,
+            registry_emits: 100_000,
+            subscribes: 1_000,
+            memory: 20_000,
+            nexus: 300_000,
+            timers: 60,
             reps: 3,
         }
     }
