@@ -307,7 +307,8 @@ pub(crate) struct Envelope {
     pub(crate) key: EventKey,
     pub(crate) type_name: &'static str,
     pub(crate) payload: DynPayload,
-    pub(crate) meta: Option<MsgMeta>,
+    /// Boxed, as in [`TypedMsg`].
+    pub(crate) meta: Option<Box<MsgMeta>>,
     /// The counts of the waits this message is part of, released when it is dropped,
     /// after its invocation (boxed: most messages have none).
     pub(crate) done: Option<Box<crate::carrier::Completion>>,

@@ -504,7 +504,7 @@ impl Message for Envelope {
             key: &self.key,
             type_name: self.type_name,
             payload: self.payload.get(),
-            meta: self.meta,
+            meta: self.meta.as_deref().copied(),
         }
     }
 
@@ -536,7 +536,11 @@ impl Message for Envelope {
             carrier.share();
             DynPayload::Shared(carrier.take_shared(last)?)
         };
-        let meta = if meta { Some(carrier.meta()) } else { None };
+        let meta = if meta {
+            Some(Box::new(carrier.meta()))
+        } else {
+            None
+        };
         carrier.cache_key();
         let done = carrier.completion();
         Some(Envelope {
@@ -557,7 +561,7 @@ impl Message for Envelope {
     }
 
     fn emitted_at(&self) -> Option<std::time::Instant> {
-        self.meta.map(|meta| meta.at)
+        self.meta.as_deref().map(|meta| meta.at)
     }
 
     fn view_emitted_at(view: &EnvRef<'_>) -> Option<std::time::Instant> {

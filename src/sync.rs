@@ -135,10 +135,10 @@ impl<T> std::fmt::Debug for SnapshotCell<T> {
 /// subscription's `pending` counter, not by the queue (see `src/actor/README.md`). Only
 /// `push` and `pop` are offered: the protocol must not ask the queue whether it is empty.
 pub(crate) struct Mailbox<T> {
+    /// Made on the first push: a subscription that never receives anything costs no
+    /// channel (about 500 bytes of crossbeam's counters and wakers).
     #[cfg(not(loom))]
-    tx: crossbeam_channel::Sender<T>,
-    #[cfg(not(loom))]
-    rx: crossbeam_channel::Receiver<T>,
+    chan: std::sync::OnceLock<(crossbeam_channel::Sender<T>, crossbeam_channel::Receiver<T>)>,
     #[cfg(loom)]
     queue: loom::sync::Mutex<std::collections::VecDeque<T>>,
 }
@@ -147,8 +147,9 @@ impl<T> Mailbox<T> {
     pub(crate) fn new() -> Self {
         #[cfg(not(loom))]
         {
-            let (tx, rx) = crossbeam_channel::unbounded();
-            Self { tx, rx }
+            Self {
+                chan: std::sync::OnceLock::new(),
+            }
         }
         #[cfg(loom)]
         {
@@ -158,11 +159,13 @@ impl<T> Mailbox<T> {
         }
     }
 
+    #[inline]
     pub(crate) fn push(&self, value: T) {
         #[cfg(not(loom))]
         {
+            let (tx, _) = self.chan.get_or_init(crossbeam_channel::unbounded);
             // Both ends live in `self`, so the channel cannot be disconnected.
-            let _ = self.tx.send(value);
+            let _ = tx.send(value);
         }
         #[cfg(loom)]
         {
@@ -170,10 +173,13 @@ impl<T> Mailbox<T> {
         }
     }
 
+    #[inline]
     pub(crate) fn pop(&self) -> Option<T> {
         #[cfg(not(loom))]
         {
-            self.rx.try_recv().ok()
+            // A runner pops only what was counted, so the channel exists by then (the
+            // pusher made it before its counting `fetch_add`, which the runner acquired).
+            self.chan.get()?.1.try_recv().ok()
         }
         #[cfg(loom)]
         {
