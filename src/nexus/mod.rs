@@ -4,6 +4,7 @@
 //! protocol are in `README.md` next to this file.
 
 mod boundary;
+mod deadline;
 mod event;
 mod forward;
 mod inbox;
@@ -43,6 +44,7 @@ use source::Sources;
 use timer::Timers;
 
 const WAKER: Token = Token(usize::MAX);
+const DEADLINE: Token = Token(usize::MAX - 1);
 
 /// Events taken from the inbox per pass (wakes coalesce: the loop drains in batches of
 /// this size until the count reaches zero).
@@ -61,6 +63,10 @@ pub const DEFAULT_MIN_INTERVAL: Duration = Duration::from_micros(50);
 /// timeout and yielding, instead of sleeping in `epoll_wait` (whose timeout mio rounds up
 /// to whole milliseconds). Bounded: at most this long, once per deadline.
 const SPIN_WINDOW: Duration = Duration::from_millis(1);
+
+/// With a timerfd (Linux), the loop sleeps until this long before a timer deadline and
+/// spins (bounded) only for the rest.
+const PRECISE_WINDOW: Duration = Duration::from_micros(200);
 
 /// The lifecycle of a nexus.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -575,6 +581,12 @@ impl NexusBuilder {
     pub fn build(self) -> io::Result<Nexus> {
         let poll = Poll::new()?;
         let waker = LoopWaker::new(poll.registry(), WAKER)?;
+        // Only a real-time clock has deadlines worth a precise wait.
+        let deadline_timer = if self.clock.is_real_time() {
+            deadline::DeadlineTimer::new(poll.registry(), DEADLINE)
+        } else {
+            None
+        };
         let shared = Arc::new(Shared {
             inbox: InboxImpl::new(self.capacity, waker),
             state: AtomicU8::new(READY),
@@ -619,6 +631,7 @@ impl NexusBuilder {
             batch: self.batch,
             secondary_per_pass: self.secondary_per_pass,
             inbox_more: true,
+            deadline_timer,
             taken: inbox::Taken::default(),
             pass: Vec::new(),
             stats: NexusStats::default(),
@@ -680,6 +693,7 @@ pub struct Nexus {
     batch: usize,
     secondary_per_pass: usize,
     inbox_more: bool,
+    deadline_timer: Option<deadline::DeadlineTimer>,
     taken: inbox::Taken<NexusEvent>,
     pass: Vec<NexusEvent>,
     stats: NexusStats,
@@ -1168,16 +1182,22 @@ impl Nexus {
             Err(e) => return Err(e),
         }
         for event in self.events.iter() {
-            if event.token() != WAKER {
-                self.sources.mark_ready(event.token());
+            match event.token() {
+                WAKER => {}
+                DEADLINE => {
+                    if let Some(timer) = &mut self.deadline_timer {
+                        timer.fired();
+                    }
+                }
+                token => self.sources.mark_ready(token),
             }
         }
         Ok(())
     }
 
-    /// Blocks until woken, until `limit`, or until the timer deadline (precisely: mio's
-    /// millisecond timeout for the bulk, then a bounded yield-and-poll for the last
-    /// stretch).
+    /// Blocks until woken, until `limit`, or until the timer deadline (precisely: a
+    /// timerfd armed for it on Linux; elsewhere mio's millisecond timeout for the bulk,
+    /// then a bounded yield-and-poll for the last stretch).
     fn wait(&mut self, deadline: Option<Instant>, limit: Option<Duration>) -> io::Result<()> {
         let limit_at = limit.and_then(|l| Instant::now().checked_add(l));
         let Some(deadline) = deadline.filter(|_| self.clock.is_real_time()) else {
@@ -1189,7 +1209,26 @@ impl Nexus {
             _ => deadline,
         };
         let remaining = until.saturating_duration_since(self.clock.now());
-        if remaining > SPIN_WINDOW + Duration::from_millis(1) {
+        if remaining.is_zero() {
+            return self.poll_once(Some(Duration::ZERO));
+        }
+        // A timerfd armed for a little before the deadline: `epoll_wait` returns then (to
+        // the microsecond, not mio's millisecond), and the loop spins the rest (a waking
+        // vCPU or a busy machine can take tens of microseconds to run it again).
+        let mut slept = false;
+        let early = until.checked_sub(PRECISE_WINDOW);
+        if let (Some(timer), Some(early)) = (&mut self.deadline_timer, early) {
+            if remaining > PRECISE_WINDOW && timer.arm(early).is_ok() {
+                self.poll_once(limit)?;
+                let woken = self.events.iter().any(|e| e.token() != DEADLINE);
+                // Early: a stale expiry, or another wake; the next pass waits again.
+                if woken || self.clock.now() < early {
+                    return Ok(());
+                }
+                slept = true;
+            }
+        }
+        if !slept && remaining > SPIN_WINDOW + Duration::from_millis(1) {
             let sleep = remaining - SPIN_WINDOW;
             // Whole milliseconds, rounded down: mio would round up.
             let sleep = Duration::from_millis(u64::try_from(sleep.as_millis()).unwrap_or(u64::MAX));
@@ -1198,17 +1237,25 @@ impl Nexus {
                 return Ok(());
             }
         }
-        // The last stretch: bounded by the deadline (at most ~2 ms).
+        // The last stretch: bounded by the deadline (at most PRECISE_WINDOW with a
+        // timerfd, ~2 ms without). With a timerfd it never yields the CPU (a yield on a
+        // busy machine can cost a whole time slice, milliseconds); without one it yields
+        // once spinning stops paying off.
+        let short = self.deadline_timer.is_some() && remaining <= PRECISE_WINDOW || slept;
         let backoff = crate::sync::Backoff::new();
         loop {
             self.poll_once(Some(Duration::ZERO))?;
             if !self.events.is_empty() || self.clock.now() >= until {
                 return Ok(());
             }
-            if backoff.is_completed() {
-                crate::sync::yield_now();
-            } else {
+            if short {
+                for _ in 0..64 {
+                    std::hint::spin_loop();
+                }
+            } else if !backoff.is_completed() {
                 backoff.snooze();
+            } else {
+                crate::sync::yield_now();
             }
         }
     }

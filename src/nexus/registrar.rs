@@ -88,10 +88,13 @@ fn current_thread() -> u64 {
     hasher.finish().max(1)
 }
 
+/// Where the loop puts the answer to one change, and the condvar the caller waits on.
+type AnswerSlot = Arc<(Mutex<Option<Result<(), RegisterError>>>, Condvar)>;
+
 /// The answer to one change: the caller waits on it; dropped unanswered (the loop stopped
 /// first), it answers [`RegisterError::Stopped`].
 struct Answer {
-    slot: Arc<(Mutex<Option<Result<(), RegisterError>>>, Condvar)>,
+    slot: AnswerSlot,
 }
 
 impl Answer {
@@ -284,7 +287,7 @@ impl Registrar {
         if shared.commands.driver.load(Ordering::Relaxed) == current_thread() {
             return Err(RegisterError::WouldDeadlock);
         }
-        let slot = Arc::new((Mutex::new(None), Condvar::new()));
+        let slot: AnswerSlot = Arc::new((Mutex::new(None), Condvar::new()));
         let answer = Answer { slot: slot.clone() };
         let queued = shared.commands.send(Box::new(move |router| {
             let result = change(router);
@@ -328,9 +331,9 @@ impl Context<'_> {
     pub fn add_handler(&mut self, event_type: impl Into<EventType>, handler: impl Handler) {
         let event_type = event_type.into();
         let handler: Box<dyn Handler> = Box::new(handler);
-        self.core
-            .changes
-            .push(Box::new(move |router| router.add_handler(event_type, handler)));
+        self.core.changes.push(Box::new(move |router| {
+            router.add_handler(event_type, handler)
+        }));
     }
 
     /// Adds a filter after the existing ones, applied after the current event.
