@@ -18,9 +18,9 @@ mod hooks;
 mod linker;
 mod nexus;
 mod outcome;
-mod stats;
 #[cfg(feature = "redis")]
 pub mod redis;
+mod stats;
 mod subscription;
 mod sync;
 

@@ -25,13 +25,35 @@ pub(crate) struct Waker {
     thread: OnceLock<thread::Thread>,
     scheduled: AtomicBool,
     exited: AtomicBool,
+    /// Under loom: a wake-up token behind a mutex and condvar, with `park`'s semantics (a
+    /// wake before the wait makes the wait return at once; no more than one token is
+    /// kept). loom's own park loses the token when the unpark arrives while the thread is
+    /// blocked on a lock, and a yield loop instead overflows loom's histories.
+    #[cfg(loom)]
+    token: (crate::sync::Mutex<bool>, crate::sync::Condvar),
 }
 
 impl Waker {
     pub(crate) fn wake(&self) {
+        #[cfg(loom)]
+        {
+            *self.token.0.lock() = true;
+            self.token.1.notify_all();
+        }
+        #[cfg(not(loom))]
         if let Some(thread) = self.thread.get() {
             thread.unpark();
         }
+    }
+
+    /// Under loom: waits for a wake-up token and consumes it.
+    #[cfg(loom)]
+    fn wait(&self) {
+        let mut token = self.token.0.lock();
+        while !*token {
+            token = self.token.1.wait(token);
+        }
+        *token = false;
     }
 }
 
@@ -84,6 +106,14 @@ impl Dedicated {
     }
 }
 
+/// Sets `flag` to `value` with a read-modify-write (AcqRel), as a compare-exchange: only
+/// this thread writes the flag. (A compare-exchange rather than `swap`: loom 0.7.2 was seen
+/// to let an unconditional read-modify-write of an `AtomicBool` read a stale value, which
+/// deadlocked a correct model; `loom-tests/README.md` has the minimal case.)
+fn raise(flag: &AtomicBool, value: bool) {
+    let _ = flag.compare_exchange(!value, value, Ordering::AcqRel, Ordering::Acquire);
+}
+
 fn run(sub: SubArc, waker: Arc<Waker>, runtime: Arc<Shared>, spin: Spin) {
     let _ = waker.thread.set(thread::current());
     let common = &sub.common;
@@ -91,7 +121,11 @@ fn run(sub: SubArc, waker: Arc<Waker>, runtime: Arc<Shared>, spin: Spin) {
     let mut idle_since: Option<std::time::Instant> = None;
     loop {
         // AcqRel: acquires the emitter's count of the run (and its push).
-        if waker.scheduled.swap(false, Ordering::AcqRel) {
+        if waker
+            .scheduled
+            .compare_exchange(true, false, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+        {
             if runtime.abandoning() {
                 sub.core.abandon(common, DeadLetterReason::LeftAtShutdown);
             } else {
@@ -111,20 +145,33 @@ fn run(sub: SubArc, waker: Arc<Waker>, runtime: Arc<Shared>, spin: Spin) {
         if done || runtime.is_stopping() {
             // AcqRel read-modify-write: pairs with the emitter's read of `exited` after its
             // own read-modify-write on `pending`.
-            waker.exited.swap(true, Ordering::AcqRel);
-            // A read-modify-write: the latest value of `pending` (see the module docs).
-            let idle = common.pending.fetch_add(0, Ordering::AcqRel) == 0
-                && !waker.scheduled.load(Ordering::Acquire);
+            #[cfg(not(ventus_mutant = "dedicated_exit_load"))]
+            let idle = {
+                raise(&waker.exited, true);
+                // A read-modify-write: the latest value of `pending` (see the module docs).
+                common.pending.fetch_add(0, Ordering::AcqRel) == 0
+                    && !waker.scheduled.load(Ordering::Acquire)
+            };
+            // Mutant: "idle?" decided by a load of `pending` before `exited` is raised, so
+            // an emitter that counts its event in between sees the thread still there and
+            // only wakes it, and the thread leaves with the event queued.
+            #[cfg(ventus_mutant = "dedicated_exit_load")]
+            let idle = {
+                let idle = common.pending.load(Ordering::Acquire) == 0
+                    && !waker.scheduled.load(Ordering::Acquire);
+                crate::sync::yield_now();
+                raise(&waker.exited, true);
+                idle
+            };
             if idle {
                 break;
             }
-            waker.exited.swap(false, Ordering::AcqRel);
+            raise(&waker.exited, false);
         }
-        if cfg!(loom) {
-            // loom has no clock, and its park token is lost when an unpark arrives while
-            // the thread is blocked on a lock (std keeps it): under loom the idle wait is a
-            // yield, which the model schedules like any other thread switch.
-            crate::sync::yield_now();
+        #[cfg(loom)]
+        {
+            // loom has no clock: the idle wait is the token wait (see `Waker::token`).
+            waker.wait();
             continue;
         }
         match spin {
