@@ -141,44 +141,65 @@ impl<T> Inbox<T> {
     /// Hands at most `max` events to `each`: first those the loop took earlier
     /// (`taken`); when there are none, it takes every counted event from the queue (they
     /// are there: each was pushed before it was counted) in one swap and releases them from
-    /// the count.
+    /// the count. (`refill`, `batch` and `settle` in one call.)
     pub fn drain(&self, taken: &mut Taken<T>, max: usize, mut each: impl FnMut(T)) -> Drained {
-        let mut more = false;
-        if taken.items.is_empty() {
-            // Acquire: pairs with the producers' AcqRel increments, so the `n` pushes
-            // counted here are in the queue for the swap below.
-            let n = self.pending.load(Ordering::Acquire) & !PARKED;
-            if n == 0 {
-                self.release_held(taken);
-                return Drained::Empty;
-            }
-            {
-                let mut queue = self.queue.lock();
-                if queue.items.len() == n {
-                    std::mem::swap(&mut queue.items, &mut taken.items);
-                } else {
-                    // Pushed and not counted yet: they stay (the count would go below
-                    // zero if the loop took them now).
-                    let k = n.min(queue.items.len());
-                    taken.items.extend(queue.items.drain(..k));
-                }
-                queue.held = taken.items.len();
-                taken.held = queue.held;
-            }
-            let count = taken.items.len();
-            // AcqRel: Release orders the swap before a later `try_park` / producer; Acquire
-            // sees the pushes of producers counted meanwhile. Returns the count before.
-            more = self.pending.fetch_sub(count, Ordering::AcqRel) & !PARKED != count;
-        }
-        let k = max.max(1).min(taken.items.len());
-        for value in taken.items.drain(..k) {
+        self.refill(taken);
+        for value in Self::batch(taken, max) {
             each(value);
         }
-        if !taken.items.is_empty() || more || self.has_pending() {
+        self.settle(taken)
+    }
+
+    /// When the loop holds no taken events: takes every counted event from the queue in
+    /// one swap (they are there: each was pushed before it was counted) and releases them
+    /// from the count.
+    pub fn refill(&self, taken: &mut Taken<T>) {
+        if !taken.items.is_empty() {
+            return;
+        }
+        // Acquire: pairs with the producers' AcqRel increments, so the `n` pushes counted
+        // here are in the queue for the swap below.
+        let n = self.pending.load(Ordering::Acquire) & !PARKED;
+        if n == 0 {
+            return;
+        }
+        {
+            let mut queue = self.queue.lock();
+            if queue.items.len() == n {
+                std::mem::swap(&mut queue.items, &mut taken.items);
+            } else {
+                // Pushed and not counted yet: they stay (the count would go below zero if
+                // the loop took them now).
+                let k = n.min(queue.items.len());
+                taken.items.extend(queue.items.drain(..k));
+            }
+            queue.held = taken.items.len();
+            taken.held = queue.held;
+        }
+        // AcqRel: Release orders the swap before a later `try_park` / producer; Acquire
+        // sees the pushes of producers counted meanwhile.
+        self.pending.fetch_sub(taken.items.len(), Ordering::AcqRel);
+    }
+
+    /// The next at most `max` (at least 1) taken events, in push order.
+    pub fn batch(taken: &mut Taken<T>, max: usize) -> std::collections::vec_deque::Drain<'_, T> {
+        let k = max.max(1).min(taken.items.len());
+        taken.items.drain(..k)
+    }
+
+    /// After a batch: `More` if taken events are left or more were counted; else `Empty`
+    /// (and the taken events no longer count against the capacity).
+    pub fn settle(&self, taken: &mut Taken<T>) -> Drained {
+        if !taken.items.is_empty() || self.has_pending() {
             return Drained::More;
         }
         self.release_held(taken);
         Drained::Empty
+    }
+
+    /// The taken events not handed out yet, in push order (to check their priorities).
+    pub(crate) fn peek(taken: &Taken<T>, max: usize) -> impl Iterator<Item = &T> {
+        taken.items.iter().take(max.max(1))
     }
 
     /// The loop handed out everything it took: they no longer count against the capacity.

@@ -64,6 +64,9 @@ pub const DEFAULT_MIN_INTERVAL: Duration = Duration::from_micros(50);
 /// to whole milliseconds). Bounded: at most this long, once per deadline.
 const SPIN_WINDOW: Duration = Duration::from_millis(1);
 
+/// While busy, the loop polls its sources' readiness once every this many passes.
+const POLL_EVERY: u32 = 8;
+
 /// With a timerfd (Linux), the loop sleeps until this long before a timer deadline and
 /// spins (bounded) only for the rest.
 const PRECISE_WINDOW: Duration = Duration::from_micros(200);
@@ -631,6 +634,7 @@ impl NexusBuilder {
             batch: self.batch,
             secondary_per_pass: self.secondary_per_pass,
             inbox_more: true,
+            unpolled: 0,
             deadline_timer,
             taken: inbox::Taken::default(),
             pass: Vec::new(),
@@ -693,6 +697,8 @@ pub struct Nexus {
     batch: usize,
     secondary_per_pass: usize,
     inbox_more: bool,
+    /// Busy passes since the last poll.
+    unpolled: u32,
     deadline_timer: Option<deadline::DeadlineTimer>,
     taken: inbox::Taken<NexusEvent>,
     pass: Vec<NexusEvent>,
@@ -1048,7 +1054,15 @@ impl Nexus {
         let deferred = !self.core.deferred.is_empty();
         let deadline = self.core.timers.next_deadline();
         let spin = limit != Some(Duration::ZERO);
-        if busy || !may_block || (spin && self.spin_for_work()) {
+        if busy || !may_block {
+            // Busy: the sources' readiness is collected every few passes, not every pass
+            // (an `epoll_wait` costs more than a batch's worth of dispatch; sockets
+            // already on the ready list and timers are served every pass regardless).
+            self.unpolled += 1;
+            if self.unpolled >= POLL_EVERY || !may_block {
+                self.poll_once(Some(Duration::ZERO))?;
+            }
+        } else if spin && self.spin_for_work() {
             self.poll_once(Some(Duration::ZERO))?;
         } else if self.shared.inbox.try_park() {
             // Parked: the next push wakes the loop (README, "The parked flag").
@@ -1092,14 +1106,38 @@ impl Nexus {
         for error in errors {
             self.report(error);
         }
-        let pass = &mut self.pass;
-        self.inbox_more = self
-            .shared
-            .inbox
-            .drain(&mut self.taken, batch, |e| pass.push(e))
-            == inbox::Drained::More;
-        self.pass.append(&mut self.core.deferred);
-        self.dispatch_pass();
+        self.shared.inbox.refill(&mut self.taken);
+        let direct = self.pass.is_empty()
+            && self.core.deferred.is_empty()
+            && InboxImpl::peek(&self.taken, batch).is_sorted_by_key(|e| e.priority());
+        if direct {
+            // Only inbox events, already in priority order: dispatched straight from the
+            // inbox's batch, with no copy into the pass.
+            let Nexus {
+                router,
+                core,
+                stats,
+                error_hook,
+                name,
+                taken,
+                secondary_per_pass,
+                ..
+            } = self;
+            dispatch_run(
+                router,
+                core,
+                stats,
+                error_hook.as_ref(),
+                name,
+                *secondary_per_pass,
+                InboxImpl::batch(taken, batch),
+            );
+        } else {
+            self.pass.extend(InboxImpl::batch(&mut self.taken, batch));
+            self.pass.append(&mut self.core.deferred);
+            self.dispatch_pass();
+        }
+        self.inbox_more = self.shared.inbox.settle(&mut self.taken) == inbox::Drained::More;
         Ok(())
     }
 
@@ -1135,47 +1173,31 @@ impl Nexus {
         }
         // Taken and given back, so the pass's buffer keeps its capacity.
         let mut events = std::mem::take(&mut self.pass);
-        let mut run = Run {
-            primary: events.drain(..),
-            budget: self.secondary_per_pass,
-            after_primary: false,
-            current: None,
-        };
-        loop {
-            let Nexus {
-                router,
-                core,
-                stats,
-                error_hook,
-                name,
-                ..
-            } = self;
-            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                run.dispatch(router, core, stats, error_hook.as_ref(), name);
-            }));
-            let Err(panic) = outcome else {
-                break;
-            };
-            let message = crate::hooks::panic_message(&*panic);
-            drop(panic);
-            if let Some((id, event_type)) = run.current.take() {
-                self.core.errors.push(NexusError::HandlerPanicked {
-                    id,
-                    event_type,
-                    message,
-                });
-            }
-            for error in std::mem::take(&mut self.core.errors) {
-                self.report(error);
-            }
-        }
-        drop(run);
+        let Nexus {
+            router,
+            core,
+            stats,
+            error_hook,
+            name,
+            secondary_per_pass,
+            ..
+        } = self;
+        dispatch_run(
+            router,
+            core,
+            stats,
+            error_hook.as_ref(),
+            name,
+            *secondary_per_pass,
+            events.drain(..),
+        );
         // Handlers never add to the pass (they queue secondary or deferred events).
         debug_assert!(self.pass.is_empty());
         self.pass = events;
     }
 
     fn poll_once(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        self.unpolled = 0;
         match self.poll.poll(&mut self.events, timeout) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -1280,9 +1302,50 @@ fn report_to(hook: Option<&ErrorHook>, name: &str, error: NexusError) {
     }
 }
 
+/// Dispatches `primary` (in order) and the secondary events its handlers queue: after
+/// each event, the secondary events queued so far, FIFO, within `budget`. One
+/// `catch_unwind` covers the whole run; after a panic it is reported and the run resumes
+/// with the next event.
+fn dispatch_run(
+    router: &mut Router,
+    core: &mut Core,
+    stats: &mut NexusStats,
+    hook: Option<&ErrorHook>,
+    name: &str,
+    budget: usize,
+    primary: impl Iterator<Item = NexusEvent>,
+) {
+    let mut run = Run {
+        primary,
+        budget,
+        after_primary: false,
+        current: None,
+    };
+    loop {
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            run.dispatch(router, core, stats, hook, name);
+        }));
+        let Err(panic) = outcome else {
+            return;
+        };
+        let message = crate::hooks::panic_message(&*panic);
+        drop(panic);
+        if let Some((id, event_type)) = run.current.take() {
+            core.errors.push(NexusError::HandlerPanicked {
+                id,
+                event_type,
+                message,
+            });
+        }
+        for error in std::mem::take(&mut core.errors) {
+            report_to(hook, name, error);
+        }
+    }
+}
+
 /// The dispatch of one pass, resumable after a panic.
-struct Run<'a> {
-    primary: std::vec::Drain<'a, NexusEvent>,
+struct Run<I> {
+    primary: I,
     budget: usize,
     /// Whether a primary event was dispatched: secondary events left from an earlier pass
     /// wait for the first one, as the ones queued by a handler wait for its event.
@@ -1291,7 +1354,7 @@ struct Run<'a> {
     current: Option<(u64, EventType)>,
 }
 
-impl Run<'_> {
+impl<I: Iterator<Item = NexusEvent>> Run<I> {
     fn next_secondary(&mut self, core: &mut Core) -> Option<NexusEvent> {
         if self.budget == 0 {
             return None;
