@@ -1393,7 +1393,9 @@ impl<I: Iterator<Item = NexusEvent>> Run<I> {
             };
             stats.dispatched += 1;
             self.current = Some((event.id(), event.event_type().clone()));
-            if let Route::Unhandled(event) = router.route(event, &mut Context { core }) {
+            if let Some(handler) = router.cached(event.event_type()) {
+                handler.handle(event, &mut Context { core });
+            } else if let Route::Unhandled(event) = router.route(event, &mut Context { core }) {
                 stats.unhandled += 1;
                 core.shared
                     .dead_letter(DeadLetterReason::UnhandledInNexus, &event);

@@ -333,6 +333,19 @@ impl Router {
         Ok(())
     }
 
+    /// The common case without a call of `route`: no filters, and the event's type is
+    /// the one last found; its handler.
+    #[inline(always)]
+    pub(crate) fn cached(&mut self, event_type: &EventType) -> Option<&mut Box<dyn Handler>> {
+        if !self.filters.is_empty() {
+            return None;
+        }
+        match &self.last {
+            Some((last, slot)) if last == event_type => self.handlers.get_mut(*slot),
+            _ => None,
+        }
+    }
+
     /// Filters, then the type's handler, then a range's, then the default.
     pub(crate) fn route(&mut self, event: NexusEvent, cx: &mut Context<'_>) -> Route {
         for filter in &mut self.filters {
