@@ -11,6 +11,8 @@
 #![cfg_attr(not(loom), allow(unreachable_pub))]
 use std::collections::VecDeque;
 
+use crossbeam_utils::CachePadded;
+
 use crate::sync::{AtomicUsize, LoopWaker, Mutex, Ordering};
 
 /// What a drain found.
@@ -34,9 +36,11 @@ const PARKED: usize = 1 << (usize::BITS - 1);
 /// read-modify-write of this one word, never a plain load that skips the wake-up (the
 /// table in `README.md`).
 pub struct Inbox<T> {
-    queue: Mutex<Queue<T>>,
+    /// On a cache line of its own: the loop's spin before parking reads `pending`, and
+    /// must not pull the line producers lock and push on.
+    queue: CachePadded<Mutex<Queue<T>>>,
     capacity: usize,
-    pending: AtomicUsize,
+    pending: CachePadded<AtomicUsize>,
     waker: LoopWaker,
 }
 
@@ -76,12 +80,12 @@ impl<T> std::fmt::Debug for Inbox<T> {
 impl<T> Inbox<T> {
     pub(crate) fn new(capacity: usize, waker: LoopWaker) -> Self {
         Self {
-            queue: Mutex::new(Queue {
+            queue: CachePadded::new(Mutex::new(Queue {
                 items: VecDeque::new(),
                 held: 0,
-            }),
+            })),
             capacity: capacity.max(1),
-            pending: AtomicUsize::new(0),
+            pending: CachePadded::new(AtomicUsize::new(0)),
             waker,
         }
     }
