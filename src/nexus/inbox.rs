@@ -81,7 +81,8 @@ impl<T> Inbox<T> {
     pub(crate) fn new(capacity: usize, waker: LoopWaker) -> Self {
         Self {
             queue: CachePadded::new(Mutex::new(Queue {
-                items: VecDeque::new(),
+                // A first stretch reserved, so a burst does not start with regrowths.
+                items: VecDeque::with_capacity(capacity.clamp(1, 1024)),
                 held: 0,
             })),
             capacity: capacity.max(1),
