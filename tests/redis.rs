@@ -489,6 +489,12 @@ fn failures_are_retried_then_dead_lettered() {
     let decoded: Flaky = rmp_serde::from_slice(&failed["data"]).unwrap();
     assert_eq!(decoded.id, 1);
     assert!(text(by_origin[&panics], "dead_detail").contains("flaky 3 panicked"));
+    // The reader counts an ack or a dead letter when the server's reply arrives, after
+    // the server state waited for above: wait for its counters too.
+    wait_until(Duration::from_secs(10), "the reader's counters", || {
+        let stats = reader.stats();
+        stats.dead_lettered == 2 && stats.acked == 1
+    });
     let stats = reader.stats();
     assert_eq!(stats.dead_lettered, 2);
     assert_eq!(stats.failed, 3 + 2 + 3, "failed attempts");
@@ -612,11 +618,10 @@ fn undecodable_entries_go_to_the_dead_letter_stream_and_hook() {
     assert_eq!(letters[0].1.stream, stream);
     assert!(letters[0].1.reason.contains("MessagePack"));
     assert_eq!(linker.dead_letter_counts().undecodable_remote_entry, 4);
-    let stats = reader.stats();
-    assert_eq!(
-        (stats.undecodable, stats.dead_lettered, stats.acked),
-        (4, 4, 1)
-    );
+    wait_until(Duration::from_secs(10), "the reader's counters", || {
+        let stats = reader.stats();
+        (stats.undecodable, stats.dead_lettered, stats.acked) == (4, 4, 1)
+    });
     reader.stop();
 }
 
@@ -705,10 +710,17 @@ fn a_group_of_two_consumers_handles_every_event_at_least_once() {
         producer.emit(order(id)).unwrap();
     }
     let mut conn = raw(&url);
+    // The server's pending count drops when it executes the XACK; a reader counts its ack
+    // when the reply arrives: wait for both.
     wait_until(
         Duration::from_secs(30),
-        "every event handled, nothing pending",
-        || distinct(&handled).len() == N as usize && pending(&mut conn, &stream, "g") == 0,
+        "every event handled and acknowledged, nothing pending",
+        || {
+            distinct(&handled).len() == N as usize
+                && pending(&mut conn, &stream, "g") == 0
+                && a.reader.stats().acked + b.reader.stats().acked
+                    == handled.lock().unwrap().len() as u64
+        },
     );
     let all = handled.lock().unwrap().clone();
     assert!(all.len() >= N as usize);
@@ -804,9 +816,10 @@ fn a_stopped_consumers_entries_are_claimed_by_another_after_the_idle_time() {
             "entry {id} claimed before it was idle for {idle:?}"
         );
     }
-    let stats = survivor.stats();
-    assert_eq!(stats.claimed, 5);
-    assert_eq!(stats.acked, 5);
+    wait_until(Duration::from_secs(10), "the survivor's counters", || {
+        let stats = survivor.stats();
+        stats.claimed == 5 && stats.acked == 5
+    });
     survivor.stop();
 }
 
