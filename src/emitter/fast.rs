@@ -71,6 +71,9 @@ impl Emitter {
                 .downcast_ref::<MailboxCore<TypedMsg<T>>>()
         }
         match &subs[..] {
+            // The registry removes a key whose list empties; the general path handles it
+            // anyway if that ever changes.
+            [] => Err(event),
             [sub] => {
                 let Some(core) = core::<T>(sub, shared) else {
                     return Err(event);
