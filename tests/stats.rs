@@ -102,3 +102,35 @@ fn latency_histograms_record_every_invocation_and_write_hgrm() {
     assert!(text.starts_with("       Value     Percentile TotalCount 1/(1-Percentile)\n\n"));
     assert!(text.contains("Total count    =         1500]"), "{text}");
 }
+
+/// The histograms' lock is never held while user code runs: a handler may read its own
+/// subscription's latency (it would deadlock otherwise), and sees the invocations before.
+#[test]
+fn a_handler_may_read_its_own_latency() {
+    let runtime = Runtime::builder().workers(1).build().unwrap();
+    let linker = Linker::new();
+    let me: std::sync::Arc<std::sync::OnceLock<ventus::Subscription>> = Default::default();
+    let (tx, rx) = mpsc::channel();
+    let (m, tx) = (me.clone(), Mutex::new(tx));
+    let sub = linker
+        .on::<u32>()
+        .histograms()
+        .call(move |_: &u32| {
+            let seen = m.get().unwrap().latency().unwrap().service.len();
+            tx.lock().unwrap().send(seen).unwrap();
+        })
+        .unwrap();
+    me.set(sub.clone()).unwrap();
+    let emitter = Emitter::new(&linker, Actors::new(&runtime));
+    for n in 0..3u32 {
+        let _ = emitter.emit(n).unwrap();
+        // Recorded at the latest when the runner's batch ends: at most what ran before.
+        let seen = rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        assert!(seen <= u64::from(n), "{seen} > {n}");
+    }
+    // The runner records what is left before its run ends, and the run ends before the
+    // runtime is idle.
+    runtime.wait_idle().unwrap();
+    assert_eq!(sub.latency().unwrap().service.len(), 3);
+    assert!(sub.unsubscribe());
+}
