@@ -175,13 +175,6 @@ impl SubCommon {
     }
 
     /// Whether the subscription still takes events (not claimed, not unsubscribed).
-    /// Whether the mailbox is below its capacity (a soft check: concurrent producers may
-    /// overshoot it by at most their number).
-    #[inline]
-    pub(crate) fn has_room(&self) -> bool {
-        self.pending.load(Ordering::Relaxed) < self.capacity
-    }
-
     pub(crate) fn is_live(&self) -> bool {
         self.state.load(Ordering::Acquire) == ACTIVE
     }
@@ -415,7 +408,7 @@ impl<T: Send + Sync + 'static> Message for TypedMsg<T> {
     fn view(&self) -> TypedRef<'_, T> {
         TypedRef {
             value: self.payload.get(),
-            meta: self.meta.as_deref().copied(),
+            meta: self.extra.as_ref().and_then(|extra| extra.meta),
         }
     }
 
@@ -445,16 +438,11 @@ impl<T: Send + Sync + 'static> Message for TypedMsg<T> {
             carrier.share();
             Payload::Shared(carrier.take_shared(last)?.downcast::<T>().ok()?)
         };
-        let meta = if meta {
-            Some(Box::new(carrier.meta()))
-        } else {
-            None
-        };
+        let meta = meta.then(|| carrier.meta());
         let done = carrier.completion();
         Some(TypedMsg {
             payload,
-            meta,
-            done,
+            extra: crate::event::Extra::of(meta, done),
         })
     }
 
@@ -467,11 +455,11 @@ impl<T: Send + Sync + 'static> Message for TypedMsg<T> {
     }
 
     fn take_done(&mut self) -> Option<Box<Completion>> {
-        self.done.take()
+        self.extra.as_mut()?.done.take()
     }
 
     fn emitted_at(&self) -> Option<std::time::Instant> {
-        self.meta.as_deref().map(|meta| meta.at)
+        self.extra.as_ref()?.meta.map(|meta| meta.at)
     }
 
     fn view_emitted_at(view: &TypedRef<'_, T>) -> Option<std::time::Instant> {
@@ -490,8 +478,7 @@ impl<T: Send + Sync + 'static> Message for TypedMsg<T> {
         };
         Some(TypedMsg {
             payload,
-            meta: meta.map(Box::new),
-            done: None,
+            extra: crate::event::Extra::of(meta, None),
         })
     }
 }
@@ -704,7 +691,7 @@ fn note_high_water(common: &SubCommon, pending: usize) {
 /// Counts one pushed message; true if this call moved `pending` from 0 (the caller must
 /// then schedule or run the subscription).
 #[inline]
-fn count_pushed(common: &SubCommon) -> bool {
+pub(crate) fn count_pushed(common: &SubCommon) -> bool {
     // AcqRel: the push before it is released to whoever runs the subscription; if we moved
     // the counter from 0, the caller is that runner (the previous one has finished).
     #[cfg(not(ventus_mutant = "enqueue_plain_load"))]
@@ -742,6 +729,11 @@ fn release(common: &SubCommon, done: usize) -> usize {
 }
 
 impl<T: Send + Sync + 'static> MailboxCore<TypedMsg<T>> {
+    /// A handle that pushes into this mailbox (for the fast path's route).
+    pub(crate) fn sender(&self) -> crate::sync::MailboxSender<TypedMsg<T>> {
+        self.mailbox.sender()
+    }
+
     /// The clone function of a subscription that takes events by value.
     #[inline]
     pub(crate) fn cloner(&self) -> Option<fn(&T) -> T> {
@@ -749,33 +741,6 @@ impl<T: Send + Sync + 'static> MailboxCore<TypedMsg<T>> {
             .as_ref()
             .and_then(|clone| clone.downcast_ref::<fn(&T) -> T>())
             .copied()
-    }
-
-    /// The emit fast path's push: one typed message, no completion; `Some(owner)`, or
-    /// `None` (payload given back) when the mailbox is full (the caller takes the general
-    /// path, which applies the policy).
-    #[inline]
-    pub(crate) fn push_fast(
-        &self,
-        common: &SubCommon,
-        payload: Payload<T>,
-        check: bool,
-    ) -> Result<bool, Payload<T>> {
-        if check && !common.has_room() {
-            return Err(payload);
-        }
-        let meta = common.wants_meta.then(|| {
-            Box::new(MsgMeta {
-                id: crate::event::EventId::next(),
-                at: std::time::Instant::now(),
-            })
-        });
-        self.mailbox.push(TypedMsg {
-            payload,
-            meta,
-            done: None,
-        });
-        Ok(count_pushed(common))
     }
 }
 

@@ -89,6 +89,12 @@ pub(crate) struct SnapshotCell<T> {
 }
 
 impl<T> SnapshotCell<T> {
+    /// The `ArcSwap` itself, for an `arc_swap::Cache` kept by an emitting handle.
+    #[cfg(not(loom))]
+    pub(crate) fn arc_swap(&self) -> &arc_swap::ArcSwap<T> {
+        &self.inner
+    }
+
     pub(crate) fn new(value: Arc<T>) -> Self {
         Self {
             #[cfg(not(loom))]
@@ -140,10 +146,56 @@ pub(crate) struct Mailbox<T> {
     #[cfg(not(loom))]
     chan: std::sync::OnceLock<(crossbeam_channel::Sender<T>, crossbeam_channel::Receiver<T>)>,
     #[cfg(loom)]
-    queue: loom::sync::Mutex<std::collections::VecDeque<T>>,
+    queue: Arc<loom::sync::Mutex<std::collections::VecDeque<T>>>,
+}
+
+/// A handle that pushes into a [`Mailbox`] without touching the mailbox's own memory (the
+/// emit fast path keeps one per subscription in its route: the runner writes the lines
+/// around the mailbox, and every read of them from an emitter would be a cache miss).
+pub(crate) struct MailboxSender<T> {
+    #[cfg(not(loom))]
+    tx: crossbeam_channel::Sender<T>,
+    #[cfg(loom)]
+    queue: Arc<loom::sync::Mutex<std::collections::VecDeque<T>>>,
+}
+
+impl<T> MailboxSender<T> {
+    #[inline]
+    pub(crate) fn push(&self, value: T) {
+        #[cfg(not(loom))]
+        {
+            // The mailbox holds the receiver for as long as it lives, and the route holding
+            // this sender holds the subscription: never disconnected.
+            let _ = self.tx.send(value);
+        }
+        #[cfg(loom)]
+        {
+            self.queue.lock().unwrap().push_back(value);
+        }
+    }
 }
 
 impl<T> Mailbox<T> {
+    /// A pushing handle (makes the channel if no push did yet).
+    pub(crate) fn sender(&self) -> MailboxSender<T> {
+        #[cfg(not(loom))]
+        {
+            MailboxSender {
+                tx: self
+                    .chan
+                    .get_or_init(crossbeam_channel::unbounded)
+                    .0
+                    .clone(),
+            }
+        }
+        #[cfg(loom)]
+        {
+            MailboxSender {
+                queue: self.queue.clone(),
+            }
+        }
+    }
+
     pub(crate) fn new() -> Self {
         #[cfg(not(loom))]
         {
@@ -154,7 +206,7 @@ impl<T> Mailbox<T> {
         #[cfg(loom)]
         {
             Self {
-                queue: loom::sync::Mutex::new(std::collections::VecDeque::new()),
+                queue: Arc::new(loom::sync::Mutex::new(std::collections::VecDeque::new())),
             }
         }
     }

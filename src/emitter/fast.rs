@@ -1,34 +1,236 @@
 //! The emit fast path: a typed event, an [`Actors`](super::Actors) strategy, and only
-//! pooled, non-once subscriptions with mailboxes typed for the event (the common case of
-//! a typed actor system). It skips the type-erased carrier of the general path: one
-//! snapshot read (the guard is held only across pushes, which run no user code), one push
-//! and one `fetch_add` per subscription, the event moved into the only mailbox or shared
-//! behind one `Arc` (the last push takes the `Arc` itself), or, for subscriptions made with
-//! `by_value()`, cloned (the last recipient gets the original). Anything else (debug, an
-//! `emit_and_wait` chain, `Any` subscriptions, once, dedicated, `CpuBound`, a full
-//! mailbox) returns the event to the general path, which handles it identically to
-//! before: the fast path is an optimisation, never a different semantics.
+//! pooled (or same-runtime dedicated), non-once subscriptions with mailboxes typed for the
+//! event (the common case of a typed actor system). It skips the type-erased carrier of
+//! the general path: one snapshot read (the guard is held only across pushes, which run no
+//! user code but a by-value subscription's `Clone`), one push and one `fetch_add` per
+//! subscription, the event moved into the only mailbox or shared behind one `Arc` (the last
+//! push takes the `Arc` itself), or, for subscriptions made with `by_value()`, cloned (the
+//! last recipient gets the original). Anything else (debug, an `emit_and_wait` chain, `Any`
+//! subscriptions, once, `CpuBound`, another runtime's dedicated thread, a full mailbox)
+//! returns the event to the general path, which handles it identically: the fast path is an
+//! optimisation, never a different semantics.
+//!
+//! What the fast path needs of a key's subscriptions is resolved once into a [`Route`] and
+//! kept in the registry entry beside the list (built by the first fast emit after the list
+//! changed): the typed mailbox of each (a sender of its own, so that an emit never reads
+//! the mailbox's memory, which the runner writes), its clone function, capacity and
+//! metadata flag. An emit then reads only the route and each subscription's `pending` line.
+
+use std::any::{Any, TypeId};
 
 use super::{Delivery, Emitter};
+use crate::actor::Shared;
 use crate::carrier::has_chain;
 use crate::error::EmitError;
-use crate::event::{Payload, TypedMsg};
-use crate::subscription::{MailboxCore, Subscription};
-use crate::sync::Arc;
+use crate::event::{Extra, MsgMeta, Payload, TypedMsg};
+use crate::linker::registry::TypedEntry;
+use crate::subscription::{MailboxCore, SubArc, Subscription, count_pushed};
+use crate::sync::{Arc, MailboxSender, Ordering};
+
+/// A type-erased [`Route`], as the registry keeps it.
+#[cfg(not(loom))]
+pub(crate) type AnyRoute = Arc<dyn Any + Send + Sync>;
+
+/// One typed key's subscriptions, resolved for the fast path.
+pub(crate) struct Route<T> {
+    /// The runtime of the dedicated subscriptions among the targets (their shutdown gate is
+    /// the emitter's only when the emitter runs on the same runtime); `None`: all pooled.
+    pinned: Option<u64>,
+    /// Every target takes events by value.
+    by_value: bool,
+    targets: Box<[Target<T>]>,
+}
+
+struct Target<T> {
+    sub: SubArc,
+    tx: MailboxSender<TypedMsg<T>>,
+    cloner: Option<fn(&T) -> T>,
+    capacity: usize,
+    wants_meta: bool,
+}
+
+impl<T> Target<T> {
+    /// A soft bound, as documented for concurrent producers.
+    #[inline]
+    fn has_room(&self) -> bool {
+        self.sub.common.pending.load(Ordering::Relaxed) < self.capacity
+    }
+
+    /// Pushes and counts one message; true if the caller must schedule the subscription.
+    #[inline]
+    fn push(&self, payload: Payload<T>) -> bool {
+        let meta = self.wants_meta.then(|| MsgMeta {
+            id: crate::event::EventId::next(),
+            at: std::time::Instant::now(),
+        });
+        self.tx.push(TypedMsg {
+            payload,
+            extra: Extra::of(meta, None),
+        });
+        count_pushed(&self.sub.common)
+    }
+
+    #[inline]
+    fn schedule(&self, shared: &Shared) {
+        match &self.sub.common.home {
+            Some(home) => home.schedule(&self.sub),
+            None => shared.schedule(self.sub.clone()),
+        }
+    }
+}
+
+impl<T: Send + Sync + 'static> Route<T> {
+    /// `None` when some subscription does not qualify (the key then always takes the
+    /// general path, until its list changes).
+    fn build(subs: &[Subscription]) -> Option<Self> {
+        let mut pinned = None;
+        let mut targets = Vec::with_capacity(subs.len());
+        for sub in subs {
+            let common = sub.common();
+            if common.once || common.cpu.is_some() {
+                return None;
+            }
+            if let Some(home) = &common.home {
+                match pinned {
+                    None => pinned = Some(home.runtime.id),
+                    Some(id) if id == home.runtime.id => {}
+                    Some(_) => return None,
+                }
+            }
+            let core = sub
+                .inner
+                .core
+                .as_any()
+                .downcast_ref::<MailboxCore<TypedMsg<T>>>()?;
+            targets.push(Target {
+                sub: sub.inner.clone(),
+                tx: core.sender(),
+                cloner: core.cloner(),
+                capacity: common.capacity,
+                wants_meta: common.wants_meta,
+            });
+        }
+        if targets.is_empty() {
+            // The registry removes a key whose list empties; if that ever changes, the
+            // general path handles it.
+            return None;
+        }
+        Some(Route {
+            pinned,
+            by_value: targets.iter().all(|target| target.cloner.is_some()),
+            targets: targets.into_boxed_slice(),
+        })
+    }
+
+    /// Sends `event` along the route from an emit admitted through `shared`'s gate:
+    /// `Err(event)` (nothing pushed) when it must take the general path.
+    #[inline]
+    pub(crate) fn send(
+        &self,
+        shared: &Shared,
+        event: T,
+    ) -> Result<Result<Delivery, EmitError<T>>, T> {
+        if self.pinned.is_some_and(|id| id != shared.id) {
+            return Err(event);
+        }
+        match &self.targets[..] {
+            [target] => {
+                if !target.has_room() {
+                    return Err(event);
+                }
+                if target.push(Payload::Owned(event)) {
+                    target.schedule(shared);
+                }
+            }
+            targets => {
+                // Every one with room before anything is pushed.
+                if !targets.iter().all(Target::has_room) {
+                    return Err(event);
+                }
+                let (last, others) = targets.split_last().expect("a route is never empty");
+                if self.by_value {
+                    // Clones for all but the last, which gets the original.
+                    for target in others {
+                        let clone = target.cloner.expect("every target takes values");
+                        if target.push(Payload::Owned(clone(&event))) {
+                            target.schedule(shared);
+                        }
+                    }
+                    if last.push(Payload::Owned(event)) {
+                        last.schedule(shared);
+                    }
+                } else {
+                    let event = Arc::new(event);
+                    for target in others {
+                        let payload = match target.cloner {
+                            Some(clone) => Payload::Owned(clone(&event)),
+                            None => Payload::Shared(event.clone()),
+                        };
+                        if target.push(payload) {
+                            target.schedule(shared);
+                        }
+                    }
+                    if last.push(Payload::Shared(event)) {
+                        last.schedule(shared);
+                    }
+                }
+            }
+        }
+        Ok(Ok(Delivery {
+            delivered: self.targets.len(),
+            refused: Vec::new(),
+        }))
+    }
+}
+
+/// Calls `f` with the route of `entry` for `T` (`None`: the key takes the general path).
+#[inline]
+pub(crate) fn with_route<T: Send + Sync + 'static, R>(
+    entry: &TypedEntry,
+    f: impl FnOnce(Option<&Route<T>>) -> R,
+) -> R {
+    #[cfg(not(loom))]
+    {
+        f(any_route::<T>(entry).and_then(|route| route.downcast_ref::<Route<T>>()))
+    }
+    // Under loom the route is rebuilt for every emit: no cache hides an interleaving.
+    #[cfg(loom)]
+    {
+        f(Route::<T>::build(&entry.subs).as_ref())
+    }
+}
+
+/// The type-erased route of `entry`, built on first use.
+#[cfg(not(loom))]
+#[inline]
+pub(crate) fn any_route<T: Send + Sync + 'static>(entry: &TypedEntry) -> Option<&AnyRoute> {
+    entry
+        .route
+        .get_or_init(|| Route::<T>::build(&entry.subs).map(|route| Arc::new(route) as AnyRoute))
+        .as_ref()
+}
 
 impl Emitter {
+    /// Whether an emit of this emitter may take the fast path now; the runtime whose gate
+    /// it must enter.
+    #[inline]
+    pub(super) fn fast_shared(&self) -> Option<&Arc<Shared>> {
+        let shared = self.fast.as_ref()?;
+        if self.linker.inner.hooks.debug_enabled(self.debug) || has_chain() {
+            return None;
+        }
+        Some(shared)
+    }
+
     /// `Ok(result)` when the fast path applied; `Err(event)` to take the general path.
     #[inline]
     pub(super) fn emit_fast<T: Send + Sync + 'static>(
         &self,
         event: T,
     ) -> Result<Result<Delivery, EmitError<T>>, T> {
-        let Some(shared) = &self.fast else {
+        let Some(shared) = self.fast_shared() else {
             return Err(event);
         };
-        if self.linker.inner.hooks.debug_enabled(self.debug) || has_chain() {
-            return Err(event);
-        }
         let Ok(_entered) = shared.admit() else {
             return Ok(Err(EmitError::Shutdown(event)));
         };
@@ -36,120 +238,12 @@ impl Emitter {
         if !snapshot.any().is_empty() {
             return Err(event);
         }
-        let Some(subs) = snapshot.typed(std::any::TypeId::of::<T>()) else {
+        let Some(entry) = snapshot.typed_entry(TypeId::of::<T>()) else {
             return Err(event);
         };
-        // A dedicated subscription qualifies when its thread belongs to this runtime (the
-        // gate entered above is then its gate too).
-        fn core<'s, T: Send + Sync + 'static>(
-            sub: &'s Subscription,
-            shared: &Arc<crate::actor::Shared>,
-        ) -> Option<&'s MailboxCore<TypedMsg<T>>> {
-            if let Some(home) = &sub.common().home {
-                if !Arc::ptr_eq(&home.runtime, shared) {
-                    return None;
-                }
-            }
-            typed_core::<T>(sub)
-        }
-        let schedule = |sub: &Subscription| match &sub.common().home {
-            Some(home) => home.schedule(&sub.inner),
-            None => shared.schedule(sub.inner.clone()),
-        };
-        fn typed_core<T: Send + Sync + 'static>(
-            sub: &Subscription,
-        ) -> Option<&MailboxCore<TypedMsg<T>>> {
-            let common = sub.common();
-            // No `is_live` check: the snapshot holds live subscriptions, and one unsubscribed
-            // since is handled by its runner (the event is discarded, as on the general path).
-            if common.once || common.cpu.is_some() {
-                return None;
-            }
-            sub.inner
-                .core
-                .as_any()
-                .downcast_ref::<MailboxCore<TypedMsg<T>>>()
-        }
-        match &subs[..] {
-            // The registry removes a key whose list empties; the general path handles it
-            // anyway if that ever changes.
-            [] => Err(event),
-            [sub] => {
-                let Some(core) = core::<T>(sub, shared) else {
-                    return Err(event);
-                };
-                match core.push_fast(sub.common(), Payload::Owned(event), true) {
-                    Ok(owner) => {
-                        if owner {
-                            schedule(sub);
-                        }
-                        Ok(Ok(Delivery {
-                            delivered: 1,
-                            refused: Vec::new(),
-                        }))
-                    }
-                    Err(Payload::Owned(event)) => Err(event),
-                    Err(Payload::Shared(_)) => unreachable!("given back as it was given"),
-                }
-            }
-            subs => {
-                // Every one eligible, with room (a soft bound, as documented for
-                // concurrent producers), before anything is pushed.
-                for sub in subs {
-                    match core::<T>(sub, shared) {
-                        Some(_) if sub.common().has_room() => {}
-                        _ => return Err(event),
-                    }
-                }
-                let last = subs.len() - 1;
-                if subs
-                    .iter()
-                    .all(|sub| core::<T>(sub, shared).is_some_and(|c| c.cloner().is_some()))
-                {
-                    // Every one takes events by value: clones for all but the last, which
-                    // gets the original.
-                    let mut event = Some(event);
-                    for (index, sub) in subs.iter().enumerate() {
-                        let Some(core) = core::<T>(sub, shared) else {
-                            continue;
-                        };
-                        let value = match (index == last, &event, core.cloner()) {
-                            (true, _, _) => event.take(),
-                            (false, Some(original), Some(clone)) => Some(clone(original)),
-                            _ => None,
-                        };
-                        let Some(value) = value else { break };
-                        if let Ok(true) = core.push_fast(sub.common(), Payload::Owned(value), false)
-                        {
-                            schedule(sub);
-                        }
-                    }
-                } else {
-                    let mut shared_event = Some(Arc::new(event));
-                    for (index, sub) in subs.iter().enumerate() {
-                        let Some(core) = core::<T>(sub, shared) else {
-                            continue;
-                        };
-                        let payload = match (&shared_event, core.cloner()) {
-                            // By value, cloned out of the shared event.
-                            (Some(arc), Some(clone)) if index != last => Payload::Owned(clone(arc)),
-                            _ if index == last => match shared_event.take() {
-                                Some(arc) => Payload::Shared(arc),
-                                None => break,
-                            },
-                            (Some(arc), _) => Payload::Shared(arc.clone()),
-                            (None, _) => break,
-                        };
-                        if let Ok(true) = core.push_fast(sub.common(), payload, false) {
-                            schedule(sub);
-                        }
-                    }
-                }
-                Ok(Ok(Delivery {
-                    delivered: subs.len(),
-                    refused: Vec::new(),
-                }))
-            }
-        }
+        with_route(entry, |route| match route {
+            Some(route) => route.send(shared, event),
+            None => Err(event),
+        })
     }
 }

@@ -179,6 +179,10 @@ impl Strategy for Actors {
 
 mod batch;
 mod fast;
+mod local;
+#[cfg(not(loom))]
+pub(crate) use fast::AnyRoute;
+pub use local::LocalEmitter;
 #[cfg(not(loom))]
 mod rayon;
 pub use batch::Batch;

@@ -71,16 +71,20 @@ fn shard_index<K: std::hash::Hash + ?Sized>(key: &K, mask: usize) -> usize {
     (hash.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 40) as usize & mask
 }
 
-#[derive(Clone)]
 pub(crate) struct TypedEntry {
     pub(crate) key: TypeKey,
     pub(crate) subs: Arc<[Subscription]>,
+    /// The emit fast path's resolved view of `subs` (a `fast::Route<T>`, or `None` when
+    /// they do not qualify), built by the first fast emit after the list changed and kept
+    /// for as long as the list is: it depends on nothing else.
+    #[cfg(not(loom))]
+    pub(crate) route: std::sync::OnceLock<Option<crate::emitter::AnyRoute>>,
 }
 
 /// One shard of the registry.
 #[derive(Clone, Default)]
 pub(crate) struct Shard {
-    typed: HashMap<TypeId, TypedEntry, KeyBuild>,
+    typed: HashMap<TypeId, Arc<TypedEntry>, KeyBuild>,
     named: HashMap<Arc<str>, Arc<[Subscription]>, KeyBuild>,
 }
 
@@ -104,8 +108,13 @@ impl Snapshot {
 
     #[inline]
     pub(crate) fn typed(&self, id: TypeId) -> Option<&Arc<[Subscription]>> {
+        self.typed_entry(id).map(|entry| &entry.subs)
+    }
+
+    #[inline]
+    pub(crate) fn typed_entry(&self, id: TypeId) -> Option<&TypedEntry> {
         let shard = &self.shards[shard_index(&id, self.mask)];
-        shard.typed.get(&id).map(|entry| &entry.subs)
+        shard.typed.get(&id).map(|entry| &**entry)
     }
 
     #[inline]
@@ -190,10 +199,12 @@ impl Edit {
                 } else {
                     shard.typed.insert(
                         id,
-                        TypedEntry {
+                        Arc::new(TypedEntry {
                             key: *type_key,
                             subs: Arc::from(list),
-                        },
+                            #[cfg(not(loom))]
+                            route: std::sync::OnceLock::new(),
+                        }),
                     );
                 }
             }
