@@ -31,7 +31,8 @@ pub use actor::{
 #[cfg(not(loom))]
 pub use emitter::Rayon;
 pub use emitter::{
-    Actors, Batch, DeferredEmission, Delivery, Emission, Emitter, Inline, Reply, Strategy,
+    Actors, Batch, DeferredEmission, Delivery, Emission, Emitter, Inline, LocalEmitter, Reply,
+    Strategy,
 };
 pub use error::{
     AskError, BoxError, BuildError, DispatchError, EmitError, Failure, Refusal, SubscribeError,

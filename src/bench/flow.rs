@@ -24,15 +24,32 @@ fn seq_of_arc<P: Payload>(p: &Arc<P>) -> u64 {
     p.seq()
 }
 
-/// ventus: one emitting thread, `k` subscriptions under `mode`, single emits (`batch` 1)
-/// or `emit_batch` of `batch` events; events/s.
-fn ventus_flow<P: Payload>(
-    mode: Mode,
-    runtime: &Runtime,
-    k: usize,
-    n: u64,
-    batch: usize,
-) -> Res<f64> {
+/// How the ventus side emits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum How {
+    /// Single emits through a `LocalEmitter` (the emitting loop's own handle: a cached
+    /// snapshot and route): case "single".
+    Local,
+    /// Single emits through `&Emitter` (a snapshot load and a lookup per emit): case
+    /// "shared".
+    Shared,
+    /// `emit_batch` of this many events: case "emit_batch".
+    Batch(usize),
+}
+
+impl How {
+    fn case(self) -> &'static str {
+        match self {
+            How::Local => "single",
+            How::Shared => "shared",
+            How::Batch(_) => "emit_batch",
+        }
+    }
+}
+
+/// ventus: one emitting thread, `k` subscriptions under `mode`, emitting as `how` says;
+/// events/s.
+fn ventus_flow<P: Payload>(mode: Mode, runtime: &Runtime, k: usize, n: u64, how: How) -> Res<f64> {
     let mut topology = Topology::new(mode, runtime)?;
     let tallies: Vec<Arc<Tally>> = (0..k).map(|_| Arc::new(Tally::default())).collect();
     for tally in &tallies {
@@ -41,15 +58,15 @@ fn ventus_flow<P: Payload>(
     }
     let mut delivered = 0usize;
     let start = Instant::now();
-    if batch <= 1 {
+    if how == How::Local {
+        let mut local = topology.emitter.local();
         for i in 0..n {
-            let delivery = topology
-                .emitter
+            let delivery = local
                 .emit(P::new(i))
                 .map_err(|e| format!("emit {i}: {e}"))?;
             delivered += delivery.delivered;
         }
-    } else {
+    } else if let How::Batch(batch) = how {
         let mut i = 0;
         while i < n {
             let end = (i + batch as u64).min(n);
@@ -59,6 +76,14 @@ fn ventus_flow<P: Payload>(
                 .map_err(|e| format!("emit_batch {i}..{end}: {e}"))?;
             delivered += delivery.delivered;
             i = end;
+        }
+    } else {
+        for i in 0..n {
+            let delivery = topology
+                .emitter
+                .emit(P::new(i))
+                .map_err(|e| format!("emit {i}: {e}"))?;
+            delivered += delivery.delivered;
         }
     }
     topology.wait()?;
@@ -100,12 +125,14 @@ fn flow_row<P: Payload>(
     mode: Mode,
     k: usize,
     n: u64,
-    batch: usize,
+    how: How,
 ) -> Res<Row> {
-    let case = if batch > 1 { "emit_batch" } else { "single" };
-    let mut row = Row::new(scenario, case, mode.label());
+    let mut row = Row::new(scenario, how.case(), mode.label());
     row.subscribers = k;
-    row.batch = batch.max(1);
+    row.batch = match how {
+        How::Batch(batch) => batch.max(1),
+        How::Local | How::Shared => 1,
+    };
     row.events = n;
     if let Some(why) = unavailable(mode) {
         row.unavailable = Some(why);
@@ -122,12 +149,12 @@ fn flow_row<P: Payload>(
         // Alternate which side goes first.
         if rep % 2 == 0 {
             ours.rates
-                .push(with_runtime(|rt| ventus_flow::<P>(mode, rt, k, n, batch))?);
+                .push(with_runtime(|rt| ventus_flow::<P>(mode, rt, k, n, how))?);
             base.rates.push(crossbeam_flow::<P>(mode, k, n)?);
         } else {
             base.rates.push(crossbeam_flow::<P>(mode, k, n)?);
             ours.rates
-                .push(with_runtime(|rt| ventus_flow::<P>(mode, rt, k, n, batch))?);
+                .push(with_runtime(|rt| ventus_flow::<P>(mode, rt, k, n, how))?);
         }
     }
     row.ours = ours;
@@ -136,14 +163,15 @@ fn flow_row<P: Payload>(
     Ok(row)
 }
 
-/// 1 → 1: single emits, then `emit_batch` (crossbeam sends one at a time either way).
+/// 1 → 1: single emits through a `LocalEmitter`, then through `&Emitter`, then
+/// `emit_batch` (crossbeam sends one at a time either way).
 pub(crate) fn unicast(ctx: &Ctx, rows: &mut Vec<Row>) -> Res<()> {
     for &mode in &ctx.modes.unicast {
         let n = ctx.sizes.unicast;
-        for batch in [1, ctx.sizes.batch] {
+        for how in [How::Local, How::Shared, How::Batch(ctx.sizes.batch)] {
             rows.push(with_payload!(
                 ctx.payload,
-                flow_row(ctx, "unicast", mode, 1, n, batch)
+                flow_row(ctx, "unicast", mode, 1, n, how)
             )?);
         }
     }
@@ -157,7 +185,7 @@ pub(crate) fn fanout(ctx: &Ctx, rows: &mut Vec<Row>) -> Res<()> {
             let n = ctx.sizes.fanout;
             rows.push(with_payload!(
                 ctx.payload,
-                flow_row(ctx, "fanout", mode, k, n, 1)
+                flow_row(ctx, "fanout", mode, k, n, How::Local)
             )?);
         }
     }

@@ -116,10 +116,12 @@ impl Topology {
         })
     }
 
-    /// Subscribes `handler` to `T` with this mode's placement (not kept by the topology).
+    /// Subscribes `handler` to `T` with this mode's placement (not kept by the topology),
+    /// taking events by value (`by_value()`: with several subscriptions, each gets its own
+    /// clone, as each crossbeam receiver does, instead of sharing one `Arc`).
     pub(crate) fn subscribe<T, H>(&self, handler: H) -> Res<Subscription>
     where
-        T: Send + Sync + 'static,
+        T: Clone + Send + Sync + 'static,
         H: FnMut(&T) + Send + 'static,
     {
         let placement = match self.mode {
@@ -132,13 +134,14 @@ impl Topology {
             .on::<T>()
             .capacity(CAPACITY)
             .placement(placement)
+            .by_value()
             .call(handler)?)
     }
 
     /// Subscribes `handler` and keeps the subscription until [`Topology::close`].
     pub(crate) fn add<T, H>(&mut self, handler: H) -> Res<()>
     where
-        T: Send + Sync + 'static,
+        T: Clone + Send + Sync + 'static,
         H: FnMut(&T) + Send + 'static,
     {
         let sub = self.subscribe(handler)?;
