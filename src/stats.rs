@@ -20,6 +20,40 @@ use hdrhistogram::Histogram;
 /// clamped to it, `saturating_record`).
 pub const MAX_TRACKED_NANOS: u64 = 60_000_000_000;
 
+/// Runtimes alive that aggregate histograms ([`RuntimeBuilder::histograms`]): while any
+/// does, every message is timestamped, whichever subscription it goes to (an emitter does
+/// not know which runtime's thread will run it).
+///
+/// [`RuntimeBuilder::histograms`]: crate::RuntimeBuilder::histograms
+static RECORDING: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Whether messages must carry their emit instant for a runtime's aggregate (a load of a
+/// word written only when such a runtime starts or ends).
+#[inline]
+pub(crate) fn recording() -> bool {
+    RECORDING.load(std::sync::atomic::Ordering::Relaxed) != 0
+}
+
+/// A runtime's aggregate histograms; counts in [`RECORDING`] while it lives.
+pub(crate) struct RuntimeLatency {
+    pub(crate) hist: crate::sync::Mutex<LatencyStats>,
+}
+
+impl RuntimeLatency {
+    pub(crate) fn new() -> Self {
+        RECORDING.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Self {
+            hist: crate::sync::Mutex::new(LatencyStats::default()),
+        }
+    }
+}
+
+impl Drop for RuntimeLatency {
+    fn drop(&mut self) {
+        RECORDING.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 fn histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, MAX_TRACKED_NANOS, 3).expect("the bounds are valid")
 }

@@ -19,8 +19,7 @@ use crate::hooks::{DeadLetter, DeadLetterReason, DeadPayload, ErrorReport, Hooks
 use crate::linker::LinkerInner;
 use crate::outcome::Outcome;
 use crate::sync::{
-    Arc, AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Backoff, Mailbox, Mutex, Ordering, Weak,
-    thread_local,
+    Arc, AtomicU8, AtomicU64, AtomicUsize, Backoff, Mailbox, Mutex, Ordering, Weak, thread_local,
 };
 
 /// A subscription's id: unique within its linker, increasing in subscription order.
@@ -172,6 +171,13 @@ impl SubCommon {
     /// Invocations started or discarded so far.
     pub(crate) fn invocations(&self) -> u64 {
         self.stats.invoked.load(Ordering::Relaxed) + self.stats.discarded.load(Ordering::Relaxed)
+    }
+
+    /// Whether its messages must carry metadata: it asked for it (event metadata or
+    /// histograms), or a runtime aggregates histograms.
+    #[inline]
+    pub(crate) fn wants_meta(&self) -> bool {
+        self.wants_meta || crate::stats::recording()
     }
 
     /// Whether the subscription still takes events (not claimed, not unsubscribed).
@@ -596,15 +602,16 @@ pub(crate) trait Core: Send + Sync + 'static {
     /// caller must schedule the subscription.
     fn push_batch(&self, common: &SubCommon, items: &mut dyn BatchItems) -> bool;
 
-    /// Runs at most `max` queued events (the caller owns the run). `true`: more remain and
-    /// the caller must run or reschedule it again. Once `abandon` is raised, the events not
-    /// started yet become dead letters (`LeftAtShutdown`) instead. Having run everything
-    /// counted, it lingers up to `linger` for more before it releases the subscription.
+    /// Runs at most `runtime.batch` queued events on one of `runtime`'s threads (the
+    /// caller owns the run). `true`: more remain and the caller must run or reschedule it
+    /// again. Once the runtime abandons, the events not started yet become dead letters
+    /// (`LeftAtShutdown`) instead. Having run everything counted, it lingers up to
+    /// `linger` for more before it releases the subscription (counted in the runtime's
+    /// spins).
     fn run_batch(
         &self,
         common: &SubCommon,
-        max: usize,
-        abandon: &AtomicBool,
+        runtime: &crate::actor::Shared,
         linger: std::time::Duration,
     ) -> bool;
 
@@ -623,7 +630,10 @@ pub(crate) trait Core: Send + Sync + 'static {
 /// lock per `CAPACITY` invocations (and at the end of the run): no lock is held while user
 /// code runs.
 pub(crate) struct Recorder<'s> {
-    hist: &'s Mutex<crate::stats::LatencyStats>,
+    /// The subscription's own histograms, if it has them.
+    hist: Option<&'s Mutex<crate::stats::LatencyStats>>,
+    /// The running runtime's aggregate, if it keeps one.
+    runtime: Option<&'s Mutex<crate::stats::LatencyStats>>,
     buf: [(std::time::Duration, std::time::Duration); Recorder::CAPACITY],
     len: usize,
 }
@@ -631,9 +641,14 @@ pub(crate) struct Recorder<'s> {
 impl<'s> Recorder<'s> {
     const CAPACITY: usize = 64;
 
-    fn new(common: &'s SubCommon) -> Option<Self> {
-        common.hist.as_deref().map(|hist| Recorder {
+    fn new(
+        common: &'s SubCommon,
+        runtime: Option<&'s Mutex<crate::stats::LatencyStats>>,
+    ) -> Option<Self> {
+        let hist = common.hist.as_deref();
+        (hist.is_some() || runtime.is_some()).then(|| Recorder {
             hist,
+            runtime,
             buf: [(std::time::Duration::ZERO, std::time::Duration::ZERO); Self::CAPACITY],
             len: 0,
         })
@@ -666,9 +681,11 @@ impl<'s> Recorder<'s> {
         if self.len == 0 {
             return;
         }
-        let mut hist = self.hist.lock();
-        for (queueing, service) in &self.buf[..self.len] {
-            hist.record(*queueing, *service);
+        for hist in [self.hist, self.runtime].into_iter().flatten() {
+            let mut hist = hist.lock();
+            for (queueing, service) in &self.buf[..self.len] {
+                hist.record(*queueing, *service);
+            }
         }
         self.len = 0;
     }
@@ -766,7 +783,8 @@ impl<M: Message> MailboxCore<M> {
     fn run_owned(&self, common: &SubCommon, first: Option<M::Ref<'_>>, record: Option<&Group>) {
         let mut state = self.run.lock();
         let _running = Running::enter(common.id);
-        let mut recorder = Recorder::new(common);
+        // Not a runtime's thread (an inline drain): the subscription's histograms only.
+        let mut recorder = Recorder::new(common, None);
         let mut done = 0usize;
         if let Some(view) = first {
             if common.may_start() {
@@ -1014,7 +1032,7 @@ impl<M: Message> Core for MailboxCore<M> {
             .is_ok()
         {
             let record = carrier.direct_chain();
-            match M::borrow(carrier, common.wants_meta) {
+            match M::borrow(carrier, common.wants_meta()) {
                 Some(view) => self.run_owned(common, Some(view), record.as_deref()),
                 None => {
                     // No event to run (the emission was emptied): give the count back, and
@@ -1060,7 +1078,7 @@ impl<M: Message> Core for MailboxCore<M> {
             }
         }
         carrier.recipient = common.id;
-        let Some(message) = M::build(carrier, last, common.wants_meta) else {
+        let Some(message) = M::build(carrier, last, common.wants_meta()) else {
             return Ok(false);
         };
         self.mailbox.push(message);
@@ -1080,7 +1098,7 @@ impl<M: Message> Core for MailboxCore<M> {
     fn push_batch(&self, common: &SubCommon, items: &mut dyn BatchItems) -> bool {
         let mut pushed = 0;
         for index in 0..items.len() {
-            let meta = common.wants_meta.then(|| MsgMeta {
+            let meta = common.wants_meta().then(|| MsgMeta {
                 id: crate::event::EventId::next(),
                 at: std::time::Instant::now(),
             });
@@ -1099,14 +1117,15 @@ impl<M: Message> Core for MailboxCore<M> {
     fn run_batch(
         &self,
         common: &SubCommon,
-        max: usize,
-        abandon: &AtomicBool,
+        runtime: &crate::actor::Shared,
         linger: std::time::Duration,
     ) -> bool {
+        let abandon = &runtime.abandon;
         let mut state = self.run.lock();
         let _running = Running::enter(common.id);
-        let mut recorder = Recorder::new(common);
-        let max = max.max(1);
+        let mut recorder = Recorder::new(common, runtime.latency());
+        let max = runtime.batch.max(1);
+        let mut spins = 0u64;
         // Acquire: every push counted so far is visible.
         let pending = common.pending.load(Ordering::Acquire);
         note_high_water(common, pending);
@@ -1146,6 +1165,7 @@ impl<M: Message> Core for MailboxCore<M> {
             if since.elapsed() >= linger || abandon.load(Ordering::Relaxed) {
                 break;
             }
+            spins += 1;
             // Read the clock, and `pending`, every 64 spins only: each load of `pending`
             // pulls its line away from the emitters, whose next `fetch_add` must pull it
             // back (measured: 16 spins between loads cost the emitter about 30% more).
@@ -1153,6 +1173,7 @@ impl<M: Message> Core for MailboxCore<M> {
                 std::hint::spin_loop();
             }
         }
+        runtime.count_spins(spins);
         release(common, done) != 0
     }
 

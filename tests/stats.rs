@@ -134,3 +134,103 @@ fn a_handler_may_read_its_own_latency() {
     assert_eq!(sub.latency().unwrap().service.len(), 3);
     assert!(sub.unsubscribe());
 }
+
+/// A runtime built with `histograms(true)` aggregates every invocation its threads run,
+/// subscriptions without histograms of their own included; queueing is measured from the
+/// emit.
+#[test]
+fn runtime_histograms_aggregate_every_subscription() {
+    let recording = Runtime::builder()
+        .workers(2)
+        .histograms(true)
+        .build()
+        .unwrap();
+    let plain = Runtime::builder().workers(1).build().unwrap();
+    assert!(plain.latency().is_none());
+    let linker = Linker::new();
+    let (tx, rx) = mpsc::channel();
+    let _a = linker.on::<u32>().call(|_: &u32| {}).unwrap();
+    let _b = linker
+        .on::<u32>()
+        .call(move |n: &u32| {
+            if *n == 0 {
+                // Hold the first event until the rest are queued: each then waits in the
+                // mailbox for at least this long.
+                let _ = rx.recv();
+            }
+        })
+        .unwrap();
+    let _c = linker
+        .on::<u64>()
+        .placement(ventus::Placement::Dedicated(ventus::Spin::Backoff))
+        .runtime(&recording)
+        .call(|_: &u64| {})
+        .unwrap();
+    let emitter = Emitter::new(&linker, Actors::new(&recording));
+    for n in 0..50u32 {
+        assert_eq!(emitter.emit(n).unwrap().delivered, 2);
+    }
+    std::thread::sleep(Duration::from_millis(2));
+    tx.send(()).unwrap();
+    for n in 0..10u64 {
+        assert_eq!(emitter.emit(n).unwrap().delivered, 1);
+    }
+    recording.wait_idle().unwrap();
+    let latency = recording.latency().expect("built with histograms");
+    assert_eq!(latency.service.len(), 110);
+    assert_eq!(latency.queueing.len(), 110);
+    // The held events queued for at least the 2 ms the first one was held.
+    assert!(
+        latency.queueing.max() >= 2_000_000,
+        "max queueing {} ns",
+        latency.queueing.max()
+    );
+    // Another runtime's emits are not in it.
+    let other = Emitter::new(&linker, Actors::new(&plain));
+    assert_eq!(other.emit(7u32).unwrap().delivered, 2);
+    plain.wait_idle().unwrap();
+    assert_eq!(recording.latency().unwrap().service.len(), 110);
+}
+
+/// Spins: a pool worker lingers on a drained subscription (counted), not when lingering is
+/// off; a dedicated thread counts its polls once it parks.
+#[test]
+fn spins_count_lingering_and_polling() {
+    let lingering = Runtime::builder().workers(1).build().unwrap();
+    let eager = Runtime::builder()
+        .workers(1)
+        .linger(Duration::ZERO)
+        .build()
+        .unwrap();
+    let linker = Linker::new();
+    let _sub = linker.on::<u32>().call(|_: &u32| {}).unwrap();
+    for runtime in [&lingering, &eager] {
+        let emitter = Emitter::new(&linker, Actors::new(runtime));
+        for n in 0..10u32 {
+            assert_eq!(emitter.emit(n).unwrap().delivered, 1);
+            runtime.wait_idle().unwrap();
+        }
+    }
+    assert!(lingering.stats().spins >= 10, "{:?}", lingering.stats());
+    assert_eq!(eager.stats().spins, 0);
+
+    let polling = Runtime::builder().workers(1).build().unwrap();
+    let _dedicated = linker
+        .on::<u64>()
+        .placement(ventus::Placement::Dedicated(ventus::Spin::Backoff))
+        .runtime(&polling)
+        .call(|_: &u64| {})
+        .unwrap();
+    let delivery = Emitter::new(&linker, Actors::new(&polling))
+        .emit(1u64)
+        .unwrap();
+    assert_eq!(delivery.delivered, 1);
+    polling.wait_idle().unwrap();
+    // The thread adds its polls when it parks (after `poll`, 20 µs, and a backoff): wait
+    // for that, bounded.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while polling.stats().spins == 0 {
+        assert!(std::time::Instant::now() < deadline, "no spins counted");
+        std::thread::yield_now();
+    }
+}

@@ -81,12 +81,8 @@ impl Shared {
                     .abandon(&sub.common, DeadLetterReason::LeftAtShutdown);
                 false
             } else {
-                sub.core.run_batch(
-                    &sub.common,
-                    self.batch,
-                    &self.abandon,
-                    std::time::Duration::ZERO,
-                )
+                sub.core
+                    .run_batch(&sub.common, &self, std::time::Duration::ZERO)
             }
         }));
         let more = match result {

@@ -119,6 +119,8 @@ fn run(sub: SubArc, waker: Arc<Waker>, runtime: Arc<Shared>, spin: Spin) {
     let common = &sub.common;
     let backoff = Backoff::new();
     let mut idle_since: Option<std::time::Instant> = None;
+    // Spin-wait rounds not yet added to the runtime's count.
+    let mut spins = 0u64;
     loop {
         // AcqRel: acquires the emitter's count of the run (and its push).
         if waker
@@ -129,12 +131,9 @@ fn run(sub: SubArc, waker: Arc<Waker>, runtime: Arc<Shared>, spin: Spin) {
             if runtime.abandoning() {
                 sub.core.abandon(common, DeadLetterReason::LeftAtShutdown);
             } else {
-                while sub
-                    .core
-                    .run_batch(common, runtime.batch, &runtime.abandon, Duration::ZERO)
-                {
-                }
+                while sub.core.run_batch(common, &runtime, Duration::ZERO) {}
             }
+            runtime.count_spins(std::mem::take(&mut spins));
             runtime.finished();
             backoff.reset();
             idle_since = None;
@@ -174,8 +173,15 @@ fn run(sub: SubArc, waker: Arc<Waker>, runtime: Arc<Shared>, spin: Spin) {
             waker.wait();
             continue;
         }
+        spins += 1;
         match spin {
-            Spin::Forever => std::hint::spin_loop(),
+            Spin::Forever => {
+                std::hint::spin_loop();
+                if spins == 1 << 16 {
+                    // Never parks: publish the count now and then.
+                    runtime.count_spins(std::mem::take(&mut spins));
+                }
+            }
             Spin::Backoff => {
                 // Poll at a short fixed interval first (cheap wake-ups for request/reply
                 // traffic), then back off, then park.
@@ -183,6 +189,7 @@ fn run(sub: SubArc, waker: Arc<Waker>, runtime: Arc<Shared>, spin: Spin) {
                 if since.elapsed() < runtime.poll {
                     std::hint::spin_loop();
                 } else if backoff.is_completed() {
+                    runtime.count_spins(std::mem::take(&mut spins));
                     // Bounded even without a wake-up: shutdown and unsubscribe re-check.
                     thread::park_timeout(Duration::from_millis(100));
                 } else {
@@ -191,6 +198,7 @@ fn run(sub: SubArc, waker: Arc<Waker>, runtime: Arc<Shared>, spin: Spin) {
             }
         }
     }
+    runtime.count_spins(spins);
     drop(waker);
     crate::actor::drop_caught(sub);
 }

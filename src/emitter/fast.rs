@@ -59,7 +59,7 @@ impl<T> Target<T> {
     /// Pushes and counts one message; true if the caller must schedule the subscription.
     #[inline]
     fn push(&self, payload: Payload<T>) -> bool {
-        let meta = self.wants_meta.then(|| MsgMeta {
+        let meta = (self.wants_meta || crate::stats::recording()).then(|| MsgMeta {
             id: crate::event::EventId::next(),
             at: std::time::Instant::now(),
         });
