@@ -385,6 +385,11 @@ pub(crate) trait Message: Send + Sized + 'static {
     fn into_dead(self, wants_payload: bool) -> (EventKey, Option<DynPayload>);
     /// Takes the message's completion (released after the invocation and the drop).
     fn take_done(&mut self) -> Option<Box<Completion>>;
+
+    /// Whether dropping a message may run user code (and so panic).
+    fn drop_may_panic() -> bool {
+        true
+    }
     /// When it was emitted, if the message carries its metadata.
     fn emitted_at(&self) -> Option<std::time::Instant>;
     /// When a view's event was emitted, if it carries its metadata.
@@ -462,6 +467,12 @@ impl<T: Send + Sync + 'static> Message for TypedMsg<T> {
 
     fn take_done(&mut self) -> Option<Box<Completion>> {
         self.extra.as_mut()?.done.take()
+    }
+
+    #[inline]
+    fn drop_may_panic() -> bool {
+        // The rest of a typed message is ventus's own (metadata, the completion).
+        std::mem::needs_drop::<T>()
     }
 
     fn emitted_at(&self) -> Option<std::time::Instant> {
@@ -705,21 +716,21 @@ fn note_high_water(common: &SubCommon, pending: usize) {
     }
 }
 
-/// Counts one pushed message; true if this call moved `pending` from 0 (the caller must
-/// then schedule or run the subscription).
+/// Counts `n` (at least 1) pushed messages; true if this call moved `pending` from 0 (the
+/// caller must then schedule or run the subscription).
 #[inline]
-pub(crate) fn count_pushed(common: &SubCommon) -> bool {
-    // AcqRel: the push before it is released to whoever runs the subscription; if we moved
-    // the counter from 0, the caller is that runner (the previous one has finished).
+pub(crate) fn count_pushed(common: &SubCommon, n: usize) -> bool {
+    // AcqRel: the pushes before it are released to whoever runs the subscription; if we
+    // moved the counter from 0, the caller is that runner (the previous one has finished).
     #[cfg(not(ventus_mutant = "enqueue_plain_load"))]
-    let owner = common.pending.fetch_add(1, Ordering::AcqRel) == 0;
+    let owner = common.pending.fetch_add(n, Ordering::AcqRel) == 0;
     // Mutant: "is it idle?" decided by a plain load before the increment, so a runner
     // that releases in between strands the event.
     #[cfg(ventus_mutant = "enqueue_plain_load")]
     let owner = {
         let idle = common.pending.load(Ordering::Acquire) == 0;
         crate::sync::yield_now();
-        common.pending.fetch_add(1, Ordering::AcqRel);
+        common.pending.fetch_add(n, Ordering::AcqRel);
         idle
     };
     owner
@@ -911,11 +922,14 @@ impl<M: Message> MailboxCore<M> {
             .and_then(|done| done.chain())
             .map(|chain| ChainScope::enter(chain.clone()));
         let started = recorder.as_ref().map(|_| std::time::Instant::now());
-        let emitted = message.emitted_at();
         let step = run_caught(&mut state.run, message.view());
-        Recorder::timed(recorder, started, emitted);
-        // A payload's Drop may panic: never let it unwind through the runner.
-        if let Err(panic) = catch_unwind(AssertUnwindSafe(move || drop(message))) {
+        if let Some(started) = started {
+            Recorder::timed(recorder, Some(started), message.emitted_at());
+        }
+        if !M::drop_may_panic() {
+            drop(message);
+        } else if let Err(panic) = catch_unwind(AssertUnwindSafe(move || drop(message))) {
+            // A payload's Drop may panic: never let it unwind through the runner.
             common.hooks.error(ErrorReport::PayloadDropPanicked {
                 subscription: Some(common.id),
                 message: panic_message(&*panic),
@@ -951,7 +965,14 @@ pub(crate) fn caught_message(panic: Box<dyn std::any::Any + Send>) -> String {
 
 /// Counts an invocation's outcome and runs the failure side of the workflow; nothing in it
 /// unwinds into the runner.
+#[inline]
 fn finish(common: &SubCommon, on_failure: &mut Option<FailureCallback>, step: Step) {
+    if let Step::Succeeded = step {
+        // The common case, which runs no callback: nothing to catch.
+        bump(&common.stats.invoked);
+        bump(&common.stats.succeeded);
+        return;
+    }
     if let Err(panic) = catch_unwind(AssertUnwindSafe(|| finish_inner(common, on_failure, step))) {
         let message = caught_message(panic);
         eprintln!(
@@ -1082,7 +1103,7 @@ impl<M: Message> Core for MailboxCore<M> {
             return Ok(false);
         };
         self.mailbox.push(message);
-        let owner = count_pushed(common);
+        let owner = count_pushed(common, 1);
         carrier.published();
         Ok(owner)
     }
@@ -1107,11 +1128,8 @@ impl<M: Message> Core for MailboxCore<M> {
                 pushed += 1;
             }
         }
-        if pushed == 0 {
-            return false;
-        }
-        // AcqRel, as in `enqueue`: one count for the whole batch.
-        common.pending.fetch_add(pushed, Ordering::AcqRel) == 0
+        // One count for the whole batch.
+        pushed != 0 && count_pushed(common, pushed)
     }
 
     fn run_batch(

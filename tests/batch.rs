@@ -255,3 +255,59 @@ fn default_dispatch_batch_goes_through_dispatch() {
     assert_eq!(strategy.0.load(Ordering::Relaxed), 10);
     assert_eq!(total.load(Ordering::Relaxed), 55);
 }
+
+static CLONES: AtomicUsize = AtomicUsize::new(0);
+static VALUE_DROPS: AtomicUsize = AtomicUsize::new(0);
+
+struct Tracked(u64);
+impl Clone for Tracked {
+    fn clone(&self) -> Self {
+        CLONES.fetch_add(1, Ordering::SeqCst);
+        Tracked(self.0)
+    }
+}
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        VALUE_DROPS.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// A batch to two by-value subscriptions and one sharing: each by-value one gets its own
+/// clone of every event, the sharing one the originals; every value is dropped exactly
+/// once and every subscription sees every event, in order.
+#[test]
+fn mixed_by_value_and_shared_batches_clone_and_drop_exactly() {
+    let runtime = runtime(2);
+    let linker = Linker::new();
+    let seen: Vec<Arc<Mutex<Vec<u64>>>> =
+        (0..3).map(|_| Arc::new(Mutex::new(Vec::new()))).collect();
+    for (index, log) in seen.iter().enumerate() {
+        let log = log.clone();
+        let builder = linker.on::<Tracked>();
+        let builder = if index < 2 {
+            builder.by_value()
+        } else {
+            builder
+        };
+        let _ = builder
+            .call(move |t: &Tracked| log.lock().unwrap().push(t.0))
+            .unwrap();
+    }
+    let emitter = Emitter::new(&linker, Actors::new(&runtime));
+    let (clones, drops) = (
+        CLONES.load(Ordering::SeqCst),
+        VALUE_DROPS.load(Ordering::SeqCst),
+    );
+    for round in 0..10u64 {
+        let delivery = emitter
+            .emit_batch((0..10).map(|n| Tracked(round * 10 + n)))
+            .unwrap();
+        assert_eq!(delivery.delivered, 30);
+    }
+    runtime.wait_idle().unwrap();
+    assert_eq!(CLONES.load(Ordering::SeqCst) - clones, 2 * 100);
+    assert_eq!(VALUE_DROPS.load(Ordering::SeqCst) - drops, 3 * 100);
+    for log in &seen {
+        assert_eq!(*log.lock().unwrap(), (0..100).collect::<Vec<_>>());
+    }
+}

@@ -56,9 +56,20 @@ impl<T> Target<T> {
         self.sub.common.pending.load(Ordering::Relaxed) < self.capacity
     }
 
-    /// Pushes and counts one message; true if the caller must schedule the subscription.
+    /// Room for `n` more (soft, as for one).
     #[inline]
-    fn push(&self, payload: Payload<T>) -> bool {
+    fn has_room_for(&self, n: usize) -> bool {
+        self.sub
+            .common
+            .pending
+            .load(Ordering::Relaxed)
+            .saturating_add(n)
+            <= self.capacity
+    }
+
+    /// Pushes one message without counting it.
+    #[inline]
+    fn push_uncounted(&self, payload: Payload<T>) {
         let meta = (self.wants_meta || crate::stats::recording()).then(|| MsgMeta {
             id: crate::event::EventId::next(),
             at: std::time::Instant::now(),
@@ -67,7 +78,29 @@ impl<T> Target<T> {
             payload,
             extra: Extra::of(meta, None),
         });
-        count_pushed(&self.sub.common)
+    }
+
+    /// Pushes and counts one message; true if the caller must schedule the subscription.
+    #[inline]
+    fn push(&self, payload: Payload<T>) -> bool {
+        self.push_uncounted(payload);
+        count_pushed(&self.sub.common, 1)
+    }
+
+    /// Pushes every payload, then counts them with one `fetch_add` and schedules the
+    /// subscription if that moved it from idle.
+    #[inline]
+    fn push_all(&self, shared: &Shared, payloads: impl ExactSizeIterator<Item = Payload<T>>) {
+        let n = payloads.len();
+        if n == 0 {
+            return;
+        }
+        for payload in payloads {
+            self.push_uncounted(payload);
+        }
+        if count_pushed(&self.sub.common, n) {
+            self.schedule(shared);
+        }
     }
 
     #[inline]
@@ -183,6 +216,53 @@ impl<T: Send + Sync + 'static> Route<T> {
     }
 }
 
+impl<T: Send + Sync + 'static> Route<T> {
+    /// [`send`](Self::send) for a batch (`emit_batch`): every event to every target, in
+    /// order, with one count per target.
+    pub(crate) fn send_batch(
+        &self,
+        shared: &Shared,
+        events: Vec<T>,
+    ) -> Result<Result<Delivery, EmitError<Vec<T>>>, Vec<T>> {
+        if self.pinned.is_some_and(|id| id != shared.id) {
+            return Err(events);
+        }
+        let n = events.len();
+        if !self.targets.iter().all(|target| target.has_room_for(n)) {
+            return Err(events);
+        }
+        let (last, others) = self.targets.split_last().expect("a route is never empty");
+        if self.by_value {
+            for target in others {
+                let clone = target.cloner.expect("every target takes values");
+                target.push_all(
+                    shared,
+                    events.iter().map(|event| Payload::Owned(clone(event))),
+                );
+            }
+            last.push_all(shared, events.into_iter().map(Payload::Owned));
+        } else if others.is_empty() {
+            last.push_all(shared, events.into_iter().map(Payload::Owned));
+        } else {
+            let events: Vec<Arc<T>> = events.into_iter().map(Arc::new).collect();
+            for target in others {
+                target.push_all(
+                    shared,
+                    events.iter().map(|event| match target.cloner {
+                        Some(clone) => Payload::Owned(clone(event)),
+                        None => Payload::Shared(event.clone()),
+                    }),
+                );
+            }
+            last.push_all(shared, events.into_iter().map(Payload::Shared));
+        }
+        Ok(Ok(Delivery {
+            delivered: n * self.targets.len(),
+            refused: Vec::new(),
+        }))
+    }
+}
+
 /// Calls `f` with the route of `entry` for `T` (`None`: the key takes the general path).
 #[inline]
 pub(crate) fn with_route<T: Send + Sync + 'static, R>(
@@ -244,6 +324,30 @@ impl Emitter {
         with_route(entry, |route| match route {
             Some(route) => route.send(shared, event),
             None => Err(event),
+        })
+    }
+
+    /// The fast path of `emit_batch`; `Err(events)` to take the general path.
+    pub(super) fn emit_batch_fast<T: Send + Sync + 'static>(
+        &self,
+        events: Vec<T>,
+    ) -> Result<Result<Delivery, EmitError<Vec<T>>>, Vec<T>> {
+        let Some(shared) = self.fast_shared() else {
+            return Err(events);
+        };
+        let Ok(_entered) = shared.admit() else {
+            return Ok(Err(EmitError::Shutdown(events)));
+        };
+        let snapshot = self.linker.inner.snapshot.load();
+        if !snapshot.any().is_empty() {
+            return Err(events);
+        }
+        let Some(entry) = snapshot.typed_entry(TypeId::of::<T>()) else {
+            return Err(events);
+        };
+        with_route(entry, |route| match route {
+            Some(route) => route.send_batch(shared, events),
+            None => Err(events),
         })
     }
 }
