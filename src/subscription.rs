@@ -13,7 +13,7 @@ use crate::actor::Dedicated;
 use crate::carrier::{Carrier, ChainScope, Completion, Group};
 use crate::error::{Failure, Refusal, WouldDeadlock};
 use crate::event::{
-    DynPayload, Envelope, EventKey, EventMeta, MsgMeta, Payload, TypeKey, TypedMsg,
+    DynPayload, Envelope, EnvelopeBody, EventKey, EventMeta, MsgMeta, Payload, TypeKey, TypedMsg,
 };
 use crate::hooks::{DeadLetter, DeadLetterReason, DeadPayload, ErrorReport, Hooks, panic_message};
 use crate::linker::LinkerInner;
@@ -138,33 +138,40 @@ pub struct SubscriptionStats {
 }
 
 /// The parts of a subscription that do not depend on its event type.
+///
+/// The fields are in `repr(C)` order on purpose: `pending` first, written by every
+/// emitter; then at least 64 bytes of fields that never change after subscribe; then what
+/// the runner reads or writes for every message (`state`, the counters). So `pending`
+/// never shares a cache line with the runner's hot fields, whatever the allocation's
+/// alignment, without padding every subscription to a line of its own (a test checks the
+/// distances).
+#[repr(C)]
 pub(crate) struct SubCommon {
-    pub(crate) id: SubscriptionId,
-    pub(crate) once: bool,
-    /// ACTIVE, CLAIMED or UNSUBSCRIBED.
-    pub(crate) state: AtomicU8,
     /// Events pushed and not yet run: decides who runs the subscription (see
-    /// `src/actor/README.md`). On a cache line of its own: emitters and the runner both
-    /// write it, and nothing else should move with it (the fields emitters read on every
-    /// emit are immutable; the runner's counters and state word live apart).
-    pub(crate) pending: crossbeam_utils::CachePadded<AtomicUsize>,
+    /// `src/actor/README.md`).
+    pub(crate) pending: AtomicUsize,
+    pub(crate) id: SubscriptionId,
     pub(crate) capacity: usize,
-    pub(crate) policy: Policy,
-    pub(crate) wants_meta: bool,
-    pub(crate) on_panic: OnPanic,
     pub(crate) linker: Weak<LinkerInner>,
     pub(crate) hooks: Arc<Hooks>,
-    pub(crate) stats: SubStats,
     /// A dedicated thread, or `None`: the emitter's strategy decides where it runs.
     pub(crate) home: Option<Dedicated>,
     /// The runtime whose rayon pool runs a `CpuBound` subscription.
     pub(crate) cpu: Option<Arc<crate::actor::Shared>>,
     /// Opt-in latency histograms, recorded by the runner once per batch.
     pub(crate) hist: Option<Box<Mutex<crate::stats::LatencyStats>>>,
+    pub(crate) once: bool,
+    pub(crate) policy: Policy,
+    pub(crate) wants_meta: bool,
+    pub(crate) on_panic: OnPanic,
+    /// ACTIVE, CLAIMED or UNSUBSCRIBED.
+    pub(crate) state: AtomicU8,
+    pub(crate) stats: SubStats,
     /// The most events seen pending at the start of a run (written by the runner only).
     pub(crate) high_water: AtomicUsize,
-    /// Dead letters of this subscription, by reason (rare: a read-modify-write is fine).
-    pub(crate) dead: [AtomicU64; crate::hooks::REASONS],
+    /// Dead letters of this subscription, by reason (rare: a read-modify-write is fine;
+    /// allocated on the first, which most subscriptions never have).
+    pub(crate) dead: std::sync::OnceLock<Box<[AtomicU64; crate::hooks::REASONS]>>,
 }
 
 impl SubCommon {
@@ -255,7 +262,7 @@ impl SubCommon {
         reason: DeadLetterReason,
     ) {
         let id = self.id;
-        self.dead[reason.index()].fetch_add(1, Ordering::Relaxed);
+        self.dead.get_or_init(Default::default)[reason.index()].fetch_add(1, Ordering::Relaxed);
         self.hooks.dead_letter(
             || DeadLetter {
                 key: key(),
@@ -505,10 +512,10 @@ impl Message for Envelope {
 
     fn view(&self) -> EnvRef<'_> {
         EnvRef {
-            key: &self.key,
-            type_name: self.type_name,
-            payload: self.payload.get(),
-            meta: self.meta.as_deref().copied(),
+            key: &self.0.key,
+            type_name: self.0.type_name,
+            payload: self.0.payload.get(),
+            meta: self.0.meta,
         }
     }
 
@@ -540,32 +547,29 @@ impl Message for Envelope {
             carrier.share();
             DynPayload::Shared(carrier.take_shared(last)?)
         };
-        let meta = if meta {
-            Some(Box::new(carrier.meta()))
-        } else {
-            None
-        };
+        let meta = meta.then(|| carrier.meta());
         carrier.cache_key();
         let done = carrier.completion();
-        Some(Envelope {
+        Some(Envelope(Box::new(EnvelopeBody {
             done,
             key: carrier.cached_key()?.clone(),
             type_name,
             payload,
             meta,
-        })
+        })))
     }
 
     fn into_dead(self, wants_payload: bool) -> (EventKey, Option<DynPayload>) {
-        (self.key, wants_payload.then_some(self.payload))
+        let body = *self.0;
+        (body.key, wants_payload.then_some(body.payload))
     }
 
     fn take_done(&mut self) -> Option<Box<Completion>> {
-        self.done.take()
+        self.0.done.take()
     }
 
     fn emitted_at(&self) -> Option<std::time::Instant> {
-        self.meta.as_deref().map(|meta| meta.at)
+        self.0.meta.map(|meta| meta.at)
     }
 
     fn view_emitted_at(view: &EnvRef<'_>) -> Option<std::time::Instant> {
@@ -1417,7 +1421,13 @@ impl Subscription {
                 + get(&stats.discarded)
                 + self.inner.common.pending.load(Ordering::Relaxed) as u64,
             high_water: self.inner.common.high_water.load(Ordering::Relaxed),
-            dead_letters: crate::DeadLetterCounts::of(&self.inner.common.dead),
+            dead_letters: self
+                .inner
+                .common
+                .dead
+                .get()
+                .map(|dead| crate::DeadLetterCounts::of(dead))
+                .unwrap_or_default(),
         }
     }
 
@@ -1518,4 +1528,27 @@ pub(crate) fn envelope_meta(event: &EnvRef<'_>) -> Option<EventMeta> {
         key: event.key.clone(),
         emitted_at: meta.at,
     })
+}
+
+#[cfg(test)]
+mod layout {
+    use super::SubCommon;
+    use std::mem::offset_of;
+
+    /// `pending`, which every emitter writes, is at least a cache line away from what the
+    /// runner touches for every message.
+    #[test]
+    fn pending_is_a_line_away_from_the_runners_fields() {
+        let pending = offset_of!(SubCommon, pending);
+        for (name, offset) in [
+            ("state", offset_of!(SubCommon, state)),
+            ("stats", offset_of!(SubCommon, stats)),
+            ("high_water", offset_of!(SubCommon, high_water)),
+        ] {
+            assert!(
+                offset >= pending + 64,
+                "{name} at {offset}, pending at {pending}"
+            );
+        }
+    }
 }

@@ -258,7 +258,7 @@ impl<'l, K, S> SubscribeBuilder<'l, K, S> {
             id: inner.next_id(),
             once: self.once,
             state: AtomicU8::new(crate::subscription::ACTIVE),
-            pending: crossbeam_utils::CachePadded::new(AtomicUsize::new(0)),
+            pending: AtomicUsize::new(0),
             capacity,
             policy: self.policy.unwrap_or(inner.config.default_policy),
             wants_meta,
