@@ -133,7 +133,6 @@ fn run(sub: SubArc, waker: Arc<Waker>, runtime: Arc<Shared>, spin: Spin) {
             } else {
                 while sub.core.run_batch(common, &runtime, Duration::ZERO) {}
             }
-            runtime.count_spins(std::mem::take(&mut spins));
             runtime.finished();
             backoff.reset();
             idle_since = None;
@@ -173,15 +172,14 @@ fn run(sub: SubArc, waker: Arc<Waker>, runtime: Arc<Shared>, spin: Spin) {
             waker.wait();
             continue;
         }
+        // Published when the thread parks or leaves, and every 2^16 rounds: never on the
+        // way from a run back to polling, where a request/reply round trip waits.
         spins += 1;
+        if spins == 1 << 16 {
+            runtime.count_spins(std::mem::take(&mut spins));
+        }
         match spin {
-            Spin::Forever => {
-                std::hint::spin_loop();
-                if spins == 1 << 16 {
-                    // Never parks: publish the count now and then.
-                    runtime.count_spins(std::mem::take(&mut spins));
-                }
-            }
+            Spin::Forever => std::hint::spin_loop(),
             Spin::Backoff => {
                 // Poll at a short fixed interval first (cheap wake-ups for request/reply
                 // traffic), then back off, then park.

@@ -143,7 +143,9 @@ pub(crate) struct Shared {
     threads: Mutex<Vec<thread::JoinHandle<()>>>,
     live_threads: AtomicUsize,
     dedicated: Mutex<Vec<crate::sync::Weak<dedicated::Waker>>>,
-    stats: PoolStats,
+    /// On lines of their own: every run writes them, and nothing an emitter touches
+    /// (`outstanding`, the gate) should move with them.
+    stats: crossbeam_utils::CachePadded<PoolStats>,
     /// ventus's own rayon pool, built on first use.
     #[cfg(not(loom))]
     cpu: std::sync::OnceLock<Option<Arc<rayon::ThreadPool>>>,
@@ -901,7 +903,7 @@ impl RuntimeBuilder {
             threads: Mutex::new(Vec::new()),
             live_threads: AtomicUsize::new(0),
             dedicated: Mutex::new(Vec::new()),
-            stats: PoolStats::default(),
+            stats: Default::default(),
             latency: self
                 .histograms
                 .then(|| Box::new(crate::stats::RuntimeLatency::new())),
