@@ -122,11 +122,15 @@ fn run(sub: SubArc, waker: Arc<Waker>, runtime: Arc<Shared>, spin: Spin) {
     // Spin-wait rounds not yet added to the runtime's count.
     let mut spins = 0u64;
     loop {
+        // A load first: a failed compare-exchange still takes the line from the emitter
+        // that is about to set the flag (polling with it cost every emit a cache miss). A
+        // stale `false` only means another turn: the flag stays set until taken here.
         // AcqRel: acquires the emitter's count of the run (and its push).
-        if waker
-            .scheduled
-            .compare_exchange(true, false, Ordering::AcqRel, Ordering::Acquire)
-            .is_ok()
+        if waker.scheduled.load(Ordering::Relaxed)
+            && waker
+                .scheduled
+                .compare_exchange(true, false, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
         {
             if runtime.abandoning() {
                 sub.core.abandon(common, DeadLetterReason::LeftAtShutdown);
