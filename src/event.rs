@@ -262,6 +262,21 @@ pub(crate) struct MsgMeta {
     pub(crate) at: Instant,
 }
 
+/// One event's metadata, made on first need and shared by every subscription it goes to
+/// (one id and one instant per emission, whichever path delivers it).
+#[derive(Default)]
+pub(crate) struct Stamp(Option<MsgMeta>);
+
+impl Stamp {
+    #[inline]
+    pub(crate) fn get(&mut self) -> MsgMeta {
+        *self.0.get_or_insert_with(|| MsgMeta {
+            id: EventId::next(),
+            at: Instant::now(),
+        })
+    }
+}
+
 /// A payload in a typed mailbox: moved in (one recipient) or shared.
 pub(crate) enum Payload<T> {
     Owned(T),

@@ -34,9 +34,11 @@ pub(crate) fn recording() -> bool {
     RECORDING.load(std::sync::atomic::Ordering::Relaxed) != 0
 }
 
-/// A runtime's aggregate histograms; counts in [`RECORDING`] while it lives.
+/// A runtime's aggregate histograms; counts in [`RECORDING`] from its start until its
+/// threads are told to stop (or it is dropped).
 pub(crate) struct RuntimeLatency {
     pub(crate) hist: crate::sync::Mutex<LatencyStats>,
+    counted: std::sync::atomic::AtomicBool,
 }
 
 impl RuntimeLatency {
@@ -44,13 +46,24 @@ impl RuntimeLatency {
         RECORDING.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Self {
             hist: crate::sync::Mutex::new(LatencyStats::default()),
+            counted: std::sync::atomic::AtomicBool::new(true),
+        }
+    }
+
+    /// No more messages need timestamps for this runtime (once).
+    pub(crate) fn stop(&self) {
+        if self
+            .counted
+            .swap(false, std::sync::atomic::Ordering::Relaxed)
+        {
+            RECORDING.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
         }
     }
 }
 
 impl Drop for RuntimeLatency {
     fn drop(&mut self) {
-        RECORDING.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        self.stop();
     }
 }
 

@@ -615,7 +615,12 @@ pub(crate) trait Core: Send + Sync + 'static {
     /// Pushes every item of a batch, then counts them with one `fetch_add`. The caller
     /// checked the type and the room. `true`: this call moved `pending` from 0, so the
     /// caller must schedule the subscription.
-    fn push_batch(&self, common: &SubCommon, items: &mut dyn BatchItems) -> bool;
+    fn push_batch(
+        &self,
+        common: &SubCommon,
+        items: &mut dyn BatchItems,
+        stamps: &mut [crate::event::Stamp],
+    ) -> bool;
 
     /// Runs at most `runtime.batch` queued events on one of `runtime`'s threads (the
     /// caller owns the run). `true`: more remain and the caller must run or reschedule it
@@ -1120,12 +1125,17 @@ impl<M: Message> Core for MailboxCore<M> {
         self
     }
 
-    fn push_batch(&self, common: &SubCommon, items: &mut dyn BatchItems) -> bool {
+    fn push_batch(
+        &self,
+        common: &SubCommon,
+        items: &mut dyn BatchItems,
+        stamps: &mut [crate::event::Stamp],
+    ) -> bool {
         let mut pushed = 0;
         for index in 0..items.len() {
-            let meta = common.wants_meta().then(|| MsgMeta {
-                id: crate::event::EventId::next(),
-                at: std::time::Instant::now(),
+            let meta = common.wants_meta().then(|| match stamps.get_mut(index) {
+                Some(stamp) => stamp.get(),
+                None => crate::event::Stamp::default().get(),
             });
             if let Some(message) = M::from_item(items.item(index), meta) {
                 self.mailbox.push(message);
@@ -1162,10 +1172,12 @@ impl<M: Message> Core for MailboxCore<M> {
                         limit - done,
                         DeadLetterReason::LeftAtShutdown,
                     );
+                    runtime.count_spins(spins);
                     return release(common, done) != 0;
                 }
                 let Some(message) = self.mailbox.pop() else {
                     debug_assert!(false, "a counted message was not in the mailbox");
+                    runtime.count_spins(spins);
                     return release(common, done) != 0;
                 };
                 self.invoke(common, &mut state, message, &mut recorder);

@@ -311,3 +311,93 @@ fn mixed_by_value_and_shared_batches_clone_and_drop_exactly() {
         assert_eq!(*log.lock().unwrap(), (0..100).collect::<Vec<_>>());
     }
 }
+
+static ARMED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+struct Bomb(u64);
+impl Clone for Bomb {
+    fn clone(&self) -> Self {
+        if self.0 == 5 && ARMED.load(Ordering::SeqCst) {
+            panic!("clone of 5");
+        }
+        Bomb(self.0)
+    }
+}
+
+/// A `Clone` that panics in the middle of a batch: what was pushed before the panic is
+/// counted and runs; every later event runs, in order, and nothing stays queued.
+#[test]
+fn a_panicking_clone_mid_batch_strands_nothing() {
+    let runtime = runtime(2);
+    let linker = Linker::new();
+    let logs: Vec<Arc<Mutex<Vec<u64>>>> =
+        (0..2).map(|_| Arc::new(Mutex::new(Vec::new()))).collect();
+    let subs: Vec<_> = logs
+        .iter()
+        .map(|log| {
+            let log = log.clone();
+            linker
+                .on::<Bomb>()
+                .by_value()
+                .call(move |b: &Bomb| log.lock().unwrap().push(b.0))
+                .unwrap()
+        })
+        .collect();
+    let emitter = Emitter::new(&linker, Actors::new(&runtime));
+    ARMED.store(true, Ordering::SeqCst);
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        emitter.emit_batch((0..10).map(Bomb))
+    }));
+    ARMED.store(false, Ordering::SeqCst);
+    assert!(result.is_err(), "the clone's panic reaches the emitter");
+    for n in 100..104 {
+        assert_eq!(emitter.emit(Bomb(n)).unwrap().delivered, 2);
+    }
+    runtime.wait_idle().unwrap();
+    // The first subscription gets clones: 0..5 were pushed before the panic.
+    assert_eq!(
+        *logs[0].lock().unwrap(),
+        vec![0, 1, 2, 3, 4, 100, 101, 102, 103]
+    );
+    // The last one gets the originals, after the others: the batch never reached it.
+    assert_eq!(*logs[1].lock().unwrap(), vec![100, 101, 102, 103]);
+    for sub in &subs {
+        assert_eq!(sub.stats().queued, 0);
+    }
+}
+
+/// One emission, one id: every subscription that asks for metadata sees the same id and
+/// instant, through single emits and batches alike.
+#[test]
+fn subscriptions_share_each_events_id() {
+    let runtime = runtime(2);
+    let linker = Linker::new();
+    type Seen = Arc<Mutex<Vec<(u64, ventus::EventId, std::time::Instant)>>>;
+    let seen: Vec<Seen> = (0..3).map(|_| Arc::new(Mutex::new(Vec::new()))).collect();
+    for log in &seen {
+        let log = log.clone();
+        let _ = linker
+            .on::<u64>()
+            .call_with_meta(move |n: &u64, meta: &ventus::EventMeta| {
+                log.lock().unwrap().push((*n, meta.id, meta.emitted_at));
+            })
+            .unwrap();
+    }
+    let emitter = Emitter::new(&linker, Actors::new(&runtime));
+    assert_eq!(emitter.emit(1u64).unwrap().delivered, 3);
+    assert_eq!(emitter.local().emit(2u64).unwrap().delivered, 3);
+    assert_eq!(emitter.emit_batch(3..6u64).unwrap().delivered, 9);
+    runtime.wait_idle().unwrap();
+    let first = seen[0].lock().unwrap().clone();
+    assert_eq!(
+        first.iter().map(|e| e.0).collect::<Vec<_>>(),
+        vec![1, 2, 3, 4, 5]
+    );
+    for log in &seen[1..] {
+        assert_eq!(*log.lock().unwrap(), first);
+    }
+    // Different events, different ids.
+    let mut ids: Vec<_> = first.iter().map(|e| e.1).collect();
+    ids.dedup();
+    assert_eq!(ids.len(), 5);
+}

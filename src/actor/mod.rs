@@ -248,6 +248,10 @@ impl Shared {
     /// Tells every thread to stop (they exit after their current run).
     fn stop_threads(&self) {
         self.stopping.store(true, Ordering::Release);
+        if let Some(latency) = &self.latency {
+            // Emitters need not timestamp messages for a runtime that is stopping.
+            latency.stop();
+        }
         for _ in 0..self.workers {
             self.queue.send(Task::Stop);
         }
@@ -657,8 +661,10 @@ impl Runtime {
     }
 
     /// A copy of the runtime's aggregate latency histograms: every invocation its threads
-    /// (pool workers, dedicated threads, its rayon pool) ran while it recorded; `None`
-    /// unless built with [`RuntimeBuilder::histograms`].
+    /// (pool workers, dedicated threads, its rayon pool) ran from their queues; `None`
+    /// unless built with [`RuntimeBuilder::histograms`]. (An inline drain, where an inline
+    /// emitter runs an idle pooled subscription on its own thread, is not the runtime's
+    /// and is not in it.)
     ///
     /// ```
     /// use ventus::{Actors, Emitter, Linker, Runtime};
@@ -702,8 +708,10 @@ pub struct RuntimeStats {
     /// Times a worker found the run queue empty and blocked on it.
     pub parks: u64,
     /// Spin-wait rounds: a pool worker lingering on a drained subscription (one round per
-    /// look at its counter, about 64 pause instructions), a dedicated thread polling for
-    /// work before it parks (one per poll) or spinning forever (`Spin::Forever`).
+    /// look at its counter, about 64 pause instructions), a dedicated thread's idle loop
+    /// (one per turn: a poll, a backoff snooze, a timed wake-up from parking, or a spin of
+    /// `Spin::Forever`). Dedicated threads add theirs when they park, leave, or every
+    /// 65,536 turns.
     pub spins: u64,
 }
 
@@ -842,11 +850,14 @@ impl RuntimeBuilder {
     }
 
     /// Aggregate latency histograms (queueing and service time, [`Runtime::latency`]) of
-    /// every invocation the runtime's threads run, whatever the subscription (default
-    /// off). The cost: two histograms for the runtime (about 60 KB), a lock per 64
-    /// invocations, and, while any such runtime lives, an emit instant (and a small box)
-    /// on every message of every emitter, since an emitter cannot know which runtime will
-    /// run it. For a few subscriptions, their own `histograms()` cost less.
+    /// every invocation the runtime's threads run from their run queue or dedicated loop,
+    /// whatever the subscription (default off). The cost: two histograms for the runtime
+    /// (about 60 KB), one lock of the runtime's histograms per 64 invocations and one at
+    /// the end of each run (at low load, about one per invocation, shared by all the
+    /// runtime's threads), and, from the start of such a runtime until its shutdown, an
+    /// emit instant (and a small box) on every message of every emitter in the process,
+    /// since an emitter cannot know which runtime will run it. For a few subscriptions,
+    /// their own `histograms()` cost less.
     pub fn histograms(mut self, on: bool) -> Self {
         self.histograms = on;
         self

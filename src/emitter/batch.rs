@@ -230,10 +230,23 @@ impl Batch<'_> {
             targets.push(sub);
         }
         let mut delivery = Delivery::default();
+        // One stamp per event, shared by every subscription, when any wants metadata.
+        let mut stamps: Vec<crate::event::Stamp> =
+            if targets.iter().any(|sub| sub.common().wants_meta()) {
+                std::iter::repeat_with(Default::default)
+                    .take(count)
+                    .collect()
+            } else {
+                Vec::new()
+            };
         match targets.as_slice() {
             [] => {}
             [sub] => {
-                if sub.inner.core.push_batch(sub.common(), self.slots.owned()) {
+                if sub
+                    .inner
+                    .core
+                    .push_batch(sub.common(), self.slots.owned(), &mut stamps)
+                {
                     pool.schedule(sub.inner.clone());
                 }
                 delivery.delivered = count;
@@ -243,7 +256,7 @@ impl Batch<'_> {
                 let last = subs.len() - 1;
                 for (index, sub) in subs.iter().enumerate() {
                     let items = shared.for_recipient(index == last);
-                    if sub.inner.core.push_batch(sub.common(), items) {
+                    if sub.inner.core.push_batch(sub.common(), items, &mut stamps) {
                         pool.schedule(sub.inner.clone());
                     }
                 }

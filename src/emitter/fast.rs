@@ -22,7 +22,7 @@ use super::{Delivery, Emitter};
 use crate::actor::Shared;
 use crate::carrier::has_chain;
 use crate::error::EmitError;
-use crate::event::{Extra, MsgMeta, Payload, TypedMsg};
+use crate::event::{Extra, Payload, Stamp, TypedMsg};
 use crate::linker::registry::TypedEntry;
 use crate::subscription::{MailboxCore, SubArc, Subscription, count_pushed};
 use crate::sync::{Arc, MailboxSender, Ordering};
@@ -67,13 +67,21 @@ impl<T> Target<T> {
             <= self.capacity
     }
 
-    /// Pushes one message without counting it.
+    /// Whether its messages carry metadata.
     #[inline]
-    fn push_uncounted(&self, payload: Payload<T>) {
-        let meta = (self.wants_meta || crate::stats::recording()).then(|| MsgMeta {
-            id: crate::event::EventId::next(),
-            at: std::time::Instant::now(),
-        });
+    fn wants_meta(&self) -> bool {
+        self.wants_meta || crate::stats::recording()
+    }
+
+    /// Pushes one message without counting it; `stamp` is the emission's metadata, kept
+    /// only if this subscription wants it.
+    #[inline]
+    fn push_uncounted(&self, payload: Payload<T>, stamp: &mut Stamp) {
+        let meta = if self.wants_meta() {
+            Some(stamp.get())
+        } else {
+            None
+        };
         self.tx.push(TypedMsg {
             payload,
             extra: Extra::of(meta, None),
@@ -82,24 +90,46 @@ impl<T> Target<T> {
 
     /// Pushes and counts one message; true if the caller must schedule the subscription.
     #[inline]
-    fn push(&self, payload: Payload<T>) -> bool {
-        self.push_uncounted(payload);
+    fn push(&self, payload: Payload<T>, stamp: &mut Stamp) -> bool {
+        self.push_uncounted(payload, stamp);
         count_pushed(&self.sub.common, 1)
     }
 
-    /// Pushes every payload, then counts them with one `fetch_add` and schedules the
-    /// subscription if that moved it from idle.
+    /// Pushes every payload (with its event's stamp, when `stamps` has them), then counts them with one
+    /// `fetch_add` and schedules the subscription if that moved it from idle. What was
+    /// pushed is counted even if the iterator panics (a user `Clone`): a pushed message
+    /// that is never counted would be run in place of a later one, and the last one left
+    /// in the mailbox forever.
     #[inline]
-    fn push_all(&self, shared: &Shared, payloads: impl ExactSizeIterator<Item = Payload<T>>) {
-        let n = payloads.len();
-        if n == 0 {
-            return;
+    fn push_all(
+        &self,
+        shared: &Shared,
+        payloads: impl Iterator<Item = Payload<T>>,
+        stamps: &mut [Stamp],
+    ) {
+        struct Count<'a, T> {
+            target: &'a Target<T>,
+            shared: &'a Shared,
+            pushed: usize,
         }
-        for payload in payloads {
-            self.push_uncounted(payload);
+        impl<T> Drop for Count<'_, T> {
+            fn drop(&mut self) {
+                if self.pushed != 0 && count_pushed(&self.target.sub.common, self.pushed) {
+                    self.target.schedule(self.shared);
+                }
+            }
         }
-        if count_pushed(&self.sub.common, n) {
-            self.schedule(shared);
+        let mut count = Count {
+            target: self,
+            shared,
+            pushed: 0,
+        };
+        for (index, payload) in payloads.enumerate() {
+            match stamps.get_mut(index) {
+                Some(stamp) => self.push_uncounted(payload, stamp),
+                None => self.push_uncounted(payload, &mut Stamp::default()),
+            }
+            count.pushed += 1;
         }
     }
 
@@ -116,8 +146,11 @@ impl<T: Send + Sync + 'static> Route<T> {
     /// `None` when some subscription does not qualify (the key then always takes the
     /// general path, until its list changes).
     fn build(subs: &[Subscription]) -> Option<Self> {
+        // Every subscription qualifies before any channel is made (a mailbox makes its
+        // channel on first use, and a list that takes the general path must not make them
+        // all at once).
         let mut pinned = None;
-        let mut targets = Vec::with_capacity(subs.len());
+        let mut cores = Vec::with_capacity(subs.len());
         for sub in subs {
             let common = sub.common();
             if common.once || common.cpu.is_some() {
@@ -135,23 +168,27 @@ impl<T: Send + Sync + 'static> Route<T> {
                 .core
                 .as_any()
                 .downcast_ref::<MailboxCore<TypedMsg<T>>>()?;
-            targets.push(Target {
-                sub: sub.inner.clone(),
-                tx: core.sender(),
-                cloner: core.cloner(),
-                capacity: common.capacity,
-                wants_meta: common.wants_meta,
-            });
+            cores.push((sub, core));
         }
-        if targets.is_empty() {
+        if cores.is_empty() {
             // The registry removes a key whose list empties; if that ever changes, the
             // general path handles it.
             return None;
         }
+        let targets: Box<[Target<T>]> = cores
+            .into_iter()
+            .map(|(sub, core)| Target {
+                sub: sub.inner.clone(),
+                tx: core.sender(),
+                cloner: core.cloner(),
+                capacity: sub.common().capacity,
+                wants_meta: sub.common().wants_meta,
+            })
+            .collect();
         Some(Route {
             pinned,
             by_value: targets.iter().all(|target| target.cloner.is_some()),
-            targets: targets.into_boxed_slice(),
+            targets,
         })
     }
 
@@ -171,11 +208,12 @@ impl<T: Send + Sync + 'static> Route<T> {
                 if !target.has_room() {
                     return Err(event);
                 }
-                if target.push(Payload::Owned(event)) {
+                if target.push(Payload::Owned(event), &mut Stamp::default()) {
                     target.schedule(shared);
                 }
             }
             targets => {
+                let stamp = &mut Stamp::default();
                 // Every one with room before anything is pushed.
                 if !targets.iter().all(Target::has_room) {
                     return Err(event);
@@ -185,11 +223,11 @@ impl<T: Send + Sync + 'static> Route<T> {
                     // Clones for all but the last, which gets the original.
                     for target in others {
                         let clone = target.cloner.expect("every target takes values");
-                        if target.push(Payload::Owned(clone(&event))) {
+                        if target.push(Payload::Owned(clone(&event)), stamp) {
                             target.schedule(shared);
                         }
                     }
-                    if last.push(Payload::Owned(event)) {
+                    if last.push(Payload::Owned(event), stamp) {
                         last.schedule(shared);
                     }
                 } else {
@@ -199,11 +237,11 @@ impl<T: Send + Sync + 'static> Route<T> {
                             Some(clone) => Payload::Owned(clone(&event)),
                             None => Payload::Shared(event.clone()),
                         };
-                        if target.push(payload) {
+                        if target.push(payload, stamp) {
                             target.schedule(shared);
                         }
                     }
-                    if last.push(Payload::Shared(event)) {
+                    if last.push(Payload::Shared(event), stamp) {
                         last.schedule(shared);
                     }
                 }
@@ -231,6 +269,12 @@ impl<T: Send + Sync + 'static> Route<T> {
         if !self.targets.iter().all(|target| target.has_room_for(n)) {
             return Err(events);
         }
+        // One stamp per event, shared by every target, when any wants metadata.
+        let mut stamps: Vec<Stamp> = if self.targets.iter().any(Target::wants_meta) {
+            std::iter::repeat_with(Stamp::default).take(n).collect()
+        } else {
+            Vec::new()
+        };
         let (last, others) = self.targets.split_last().expect("a route is never empty");
         if self.by_value {
             for target in others {
@@ -238,11 +282,12 @@ impl<T: Send + Sync + 'static> Route<T> {
                 target.push_all(
                     shared,
                     events.iter().map(|event| Payload::Owned(clone(event))),
+                    &mut stamps,
                 );
             }
-            last.push_all(shared, events.into_iter().map(Payload::Owned));
+            last.push_all(shared, events.into_iter().map(Payload::Owned), &mut stamps);
         } else if others.is_empty() {
-            last.push_all(shared, events.into_iter().map(Payload::Owned));
+            last.push_all(shared, events.into_iter().map(Payload::Owned), &mut stamps);
         } else {
             let events: Vec<Arc<T>> = events.into_iter().map(Arc::new).collect();
             for target in others {
@@ -252,9 +297,10 @@ impl<T: Send + Sync + 'static> Route<T> {
                         Some(clone) => Payload::Owned(clone(event)),
                         None => Payload::Shared(event.clone()),
                     }),
+                    &mut stamps,
                 );
             }
-            last.push_all(shared, events.into_iter().map(Payload::Shared));
+            last.push_all(shared, events.into_iter().map(Payload::Shared), &mut stamps);
         }
         Ok(Ok(Delivery {
             delivered: n * self.targets.len(),

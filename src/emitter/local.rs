@@ -28,10 +28,10 @@ use crate::sync::Arc;
 /// instead. Everything else (debug lines, `Any` subscriptions, once subscriptions, full
 /// mailboxes, other strategies) behaves exactly as through the emitter.
 ///
-/// The trade: the handle holds the last snapshot it saw until its next emit or its drop,
-/// so a subscription removed since then (and its handler's captures) is freed only then.
-/// Make one per thread (it is `Send`, not `Sync`), or per producer loop, rather than one
-/// per emit.
+/// The trade: the handle holds the last snapshot it read until its next emit or its drop,
+/// so a subscription removed since then (and its handler's captures) is freed only then,
+/// on the emitting thread (outside the shutdown gate). Make one per thread or per producer
+/// loop (its methods take `&mut self`), rather than one per emit.
 ///
 /// ```
 /// use ventus::{Actors, Emitter, Linker, Runtime};
@@ -141,27 +141,34 @@ impl LocalEmitter {
         let Some(shared) = self.emitter.fast_shared() else {
             return Err(event);
         };
+        // The snapshot and the route first, outside the gate: refreshing the cache may drop
+        // an old snapshot, and with it the handlers of subscriptions removed since.
+        let snapshot = self.cache.load();
+        let id = TypeId::of::<T>();
+        let fresh = match &self.last {
+            Some((last_id, last, _)) => *last_id != id || !Arc::ptr_eq(last, snapshot),
+            None => true,
+        };
+        if fresh {
+            let route = if snapshot.any().is_empty() {
+                snapshot.typed_entry(id).and_then(any_route::<T>).cloned()
+            } else {
+                None
+            };
+            // Kept only while it is the route of the current snapshot: no older snapshot is
+            // held beyond the cache's.
+            self.last = route.map(|route| (id, snapshot.clone(), route));
+        }
+        let Some((_, _, route)) = &self.last else {
+            return Err(event);
+        };
+        let Some(route) = route.downcast_ref::<Route<T>>() else {
+            return Err(event);
+        };
         let Ok(_entered) = shared.admit() else {
             return Ok(Err(EmitError::Shutdown(event)));
         };
-        let snapshot = self.cache.load();
-        let id = TypeId::of::<T>();
-        let route = match &self.last {
-            Some((last_id, last, route)) if *last_id == id && Arc::ptr_eq(last, snapshot) => route,
-            _ => {
-                if !snapshot.any().is_empty() {
-                    return Err(event);
-                }
-                let Some(route) = snapshot.typed_entry(id).and_then(any_route::<T>) else {
-                    return Err(event);
-                };
-                &self.last.insert((id, snapshot.clone(), route.clone())).2
-            }
-        };
-        match route.downcast_ref::<Route<T>>() {
-            Some(route) => route.send(shared, event),
-            None => Err(event),
-        }
+        route.send(shared, event)
     }
 
     #[cfg(loom)]
