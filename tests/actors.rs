@@ -13,6 +13,9 @@ use ventus::{
     Runtime, Spin, WouldDeadlock,
 };
 
+mod common;
+use common::{CLONES, Tracked, VALUE_DROPS};
+
 fn runtime(workers: usize) -> Runtime {
     Runtime::builder().workers(workers).build().unwrap()
 }
@@ -860,22 +863,6 @@ fn a_dedicated_subscription_of_a_shut_down_runtime_refuses_every_emit() {
     );
     assert_eq!(dedicated.stats().refused, 3);
     assert!(other.shutdown().drained);
-}
-
-static CLONES: AtomicUsize = AtomicUsize::new(0);
-static VALUE_DROPS: AtomicUsize = AtomicUsize::new(0);
-
-struct Tracked(u64);
-impl Clone for Tracked {
-    fn clone(&self) -> Self {
-        CLONES.fetch_add(1, Ordering::SeqCst);
-        Tracked(self.0)
-    }
-}
-impl Drop for Tracked {
-    fn drop(&mut self) {
-        VALUE_DROPS.fetch_add(1, Ordering::SeqCst);
-    }
 }
 
 /// Four by-value subscriptions: each emit clones three times (the last gets the original),

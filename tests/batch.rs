@@ -12,6 +12,9 @@ use ventus::{
     Runtime, Spin, Strategy,
 };
 
+mod common;
+use common::{CLONES, Tracked, VALUE_DROPS};
+
 fn runtime(workers: usize) -> Runtime {
     Runtime::builder().workers(workers).build().unwrap()
 }
@@ -254,22 +257,6 @@ fn default_dispatch_batch_goes_through_dispatch() {
     assert_eq!(emitter.emit_batch(1..=10u64).unwrap().delivered, 10);
     assert_eq!(strategy.0.load(Ordering::Relaxed), 10);
     assert_eq!(total.load(Ordering::Relaxed), 55);
-}
-
-static CLONES: AtomicUsize = AtomicUsize::new(0);
-static VALUE_DROPS: AtomicUsize = AtomicUsize::new(0);
-
-struct Tracked(u64);
-impl Clone for Tracked {
-    fn clone(&self) -> Self {
-        CLONES.fetch_add(1, Ordering::SeqCst);
-        Tracked(self.0)
-    }
-}
-impl Drop for Tracked {
-    fn drop(&mut self) {
-        VALUE_DROPS.fetch_add(1, Ordering::SeqCst);
-    }
 }
 
 /// A batch to two by-value subscriptions and one sharing: each by-value one gets its own

@@ -354,23 +354,7 @@ impl Emitter {
         &self,
         event: T,
     ) -> Result<Result<Delivery, EmitError<T>>, T> {
-        let Some(shared) = self.fast_shared() else {
-            return Err(event);
-        };
-        let Ok(_entered) = shared.admit() else {
-            return Ok(Err(EmitError::Shutdown(event)));
-        };
-        let snapshot = self.linker.inner.snapshot.load();
-        if !snapshot.any().is_empty() {
-            return Err(event);
-        }
-        let Some(entry) = snapshot.typed_entry(TypeId::of::<T>()) else {
-            return Err(event);
-        };
-        with_route(entry, |route| match route {
-            Some(route) => route.send(shared, event),
-            None => Err(event),
-        })
+        self.via_route(event, Route::send)
     }
 
     /// The fast path of `emit_batch`; `Err(events)` to take the general path.
@@ -378,22 +362,33 @@ impl Emitter {
         &self,
         events: Vec<T>,
     ) -> Result<Result<Delivery, EmitError<Vec<T>>>, Vec<T>> {
+        self.via_route(events, Route::send_batch)
+    }
+
+    /// Sends `what` (an event of type `T`, or a batch of them) along `T`'s route, inside
+    /// the runtime's gate; `Err(what)` when the fast path does not apply.
+    #[inline]
+    fn via_route<T: Send + Sync + 'static, P>(
+        &self,
+        what: P,
+        send: impl FnOnce(&Route<T>, &Shared, P) -> Result<Result<Delivery, EmitError<P>>, P>,
+    ) -> Result<Result<Delivery, EmitError<P>>, P> {
         let Some(shared) = self.fast_shared() else {
-            return Err(events);
+            return Err(what);
         };
         let Ok(_entered) = shared.admit() else {
-            return Ok(Err(EmitError::Shutdown(events)));
+            return Ok(Err(EmitError::Shutdown(what)));
         };
         let snapshot = self.linker.inner.snapshot.load();
         if !snapshot.any().is_empty() {
-            return Err(events);
+            return Err(what);
         }
         let Some(entry) = snapshot.typed_entry(TypeId::of::<T>()) else {
-            return Err(events);
+            return Err(what);
         };
         with_route(entry, |route| match route {
-            Some(route) => route.send_batch(shared, events),
-            None => Err(events),
+            Some(route) => send(route, shared, what),
+            None => Err(what),
         })
     }
 }
