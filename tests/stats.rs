@@ -233,4 +233,19 @@ fn spins_count_lingering_and_polling() {
         assert!(std::time::Instant::now() < deadline, "no spins counted");
         std::thread::yield_now();
     }
+
+    // A thread that never parks publishes its count every 65,536 turns.
+    let spinning = Runtime::builder().workers(1).build().unwrap();
+    let forever = linker
+        .on::<i64>()
+        .placement(ventus::Placement::Dedicated(ventus::Spin::Forever))
+        .runtime(&spinning)
+        .call(|_: &i64| {})
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while spinning.stats().spins < 1 << 16 {
+        assert!(std::time::Instant::now() < deadline, "no spins counted");
+        std::thread::yield_now();
+    }
+    forever.unsubscribe();
 }

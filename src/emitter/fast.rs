@@ -31,6 +31,10 @@ use crate::sync::{Arc, MailboxSender, Ordering};
 #[cfg(not(loom))]
 pub(crate) type AnyRoute = Arc<dyn Any + Send + Sync>;
 
+/// A batch's fast-path result: `Ok` with the emit's own result, or the slots back, all
+/// still `Some`, for the general path.
+pub(crate) type FastBatch<T> = Result<Result<Delivery, EmitError<Vec<T>>>, Vec<Option<T>>>;
+
 /// One typed key's subscriptions, resolved for the fast path.
 pub(crate) struct Route<T> {
     /// The runtime of the dedicated subscriptions among the targets (their shutdown gate is
@@ -256,18 +260,15 @@ impl<T: Send + Sync + 'static> Route<T> {
 
 impl<T: Send + Sync + 'static> Route<T> {
     /// [`send`](Self::send) for a batch (`emit_batch`): every event to every target, in
-    /// order, with one count per target.
-    pub(crate) fn send_batch(
-        &self,
-        shared: &Shared,
-        events: Vec<T>,
-    ) -> Result<Result<Delivery, EmitError<Vec<T>>>, Vec<T>> {
+    /// order, with one count per target. `slots` are all `Some`; they come back untouched
+    /// (`Err`) when the batch must take the general path.
+    pub(crate) fn send_batch(&self, shared: &Shared, slots: Vec<Option<T>>) -> FastBatch<T> {
         if self.pinned.is_some_and(|id| id != shared.id) {
-            return Err(events);
+            return Err(slots);
         }
-        let n = events.len();
+        let n = slots.len();
         if !self.targets.iter().all(|target| target.has_room_for(n)) {
-            return Err(events);
+            return Err(slots);
         }
         // One stamp per event, shared by every target, when any wants metadata.
         let mut stamps: Vec<Stamp> = if self.targets.iter().any(Target::wants_meta) {
@@ -276,20 +277,22 @@ impl<T: Send + Sync + 'static> Route<T> {
             Vec::new()
         };
         let (last, others) = self.targets.split_last().expect("a route is never empty");
-        if self.by_value {
+        if self.by_value || others.is_empty() {
             for target in others {
                 let clone = target.cloner.expect("every target takes values");
                 target.push_all(
                     shared,
-                    events.iter().map(|event| Payload::Owned(clone(event))),
+                    slots
+                        .iter()
+                        .flatten()
+                        .map(|event| Payload::Owned(clone(event))),
                     &mut stamps,
                 );
             }
-            last.push_all(shared, events.into_iter().map(Payload::Owned), &mut stamps);
-        } else if others.is_empty() {
-            last.push_all(shared, events.into_iter().map(Payload::Owned), &mut stamps);
+            let events = slots.into_iter().flatten();
+            last.push_all(shared, events.map(Payload::Owned), &mut stamps);
         } else {
-            let events: Vec<Arc<T>> = events.into_iter().map(Arc::new).collect();
+            let events: Vec<Arc<T>> = slots.into_iter().flatten().map(Arc::new).collect();
             for target in others {
                 target.push_all(
                     shared,
@@ -354,30 +357,36 @@ impl Emitter {
         &self,
         event: T,
     ) -> Result<Result<Delivery, EmitError<T>>, T> {
-        self.via_route(event, Route::send)
+        self.via_route(event, EmitError::Shutdown, Route::send)
     }
 
-    /// The fast path of `emit_batch`; `Err(events)` to take the general path.
+    /// The fast path of `emit_batch` (`slots` all `Some`); `Err(slots)`, untouched, to
+    /// take the general path.
     pub(super) fn emit_batch_fast<T: Send + Sync + 'static>(
         &self,
-        events: Vec<T>,
-    ) -> Result<Result<Delivery, EmitError<Vec<T>>>, Vec<T>> {
-        self.via_route(events, Route::send_batch)
+        slots: Vec<Option<T>>,
+    ) -> FastBatch<T> {
+        self.via_route(
+            slots,
+            |slots| EmitError::Shutdown(slots.into_iter().flatten().collect()),
+            Route::send_batch,
+        )
     }
 
     /// Sends `what` (an event of type `T`, or a batch of them) along `T`'s route, inside
     /// the runtime's gate; `Err(what)` when the fast path does not apply.
     #[inline]
-    fn via_route<T: Send + Sync + 'static, P>(
+    fn via_route<T: Send + Sync + 'static, P, E>(
         &self,
         what: P,
-        send: impl FnOnce(&Route<T>, &Shared, P) -> Result<Result<Delivery, EmitError<P>>, P>,
-    ) -> Result<Result<Delivery, EmitError<P>>, P> {
+        shutdown: impl FnOnce(P) -> E,
+        send: impl FnOnce(&Route<T>, &Shared, P) -> Result<Result<Delivery, E>, P>,
+    ) -> Result<Result<Delivery, E>, P> {
         let Some(shared) = self.fast_shared() else {
             return Err(what);
         };
         let Ok(_entered) = shared.admit() else {
-            return Ok(Err(EmitError::Shutdown(what)));
+            return Ok(Err(shutdown(what)));
         };
         let snapshot = self.linker.inner.snapshot.load();
         if !snapshot.any().is_empty() {

@@ -791,15 +791,14 @@ impl Emitter {
         &self,
         events: impl IntoIterator<Item = T>,
     ) -> Result<Delivery, EmitError<Vec<T>>> {
-        let events: Vec<T> = events.into_iter().collect();
-        if events.is_empty() {
+        let slots: Vec<Option<T>> = events.into_iter().map(Some).collect();
+        if slots.is_empty() {
             return Ok(Delivery::default());
         }
-        let events = match self.emit_batch_fast(events) {
+        let mut slots = match self.emit_batch_fast(slots) {
             Ok(result) => return result,
-            Err(events) => events,
+            Err(slots) => slots,
         };
-        let mut slots: Vec<Option<T>> = events.into_iter().map(Some).collect();
         let debug = self.linker.inner.hooks.debug_enabled(self.debug);
         let mut batch = Batch {
             linker: &self.linker,
